@@ -1,0 +1,82 @@
+# The ExtractionJob operator. `make help` lists the targets.
+
+KUBE_VERSION ?= v1.37.2
+BIN          := $(CURDIR)/bin
+ENVTEST_DIR  := $(BIN)/envtest-$(KUBE_VERSION)
+# A user's own envtest assets win over the ones built here.
+KUBEBUILDER_ASSETS ?= $(ENVTEST_DIR)
+export KUBEBUILDER_ASSETS
+
+CONTROLLER_GEN := go tool controller-gen
+IMG ?= ghcr.io/pybase/extraction-operator:v0.1.0
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate the CRD and RBAC from the markers in api/ and controllers/.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: ## Generate the deepcopy methods of the API types.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Format the Go code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Vet the Go code.
+	go vet ./...
+
+.PHONY: verify
+verify: manifests generate ## Fail when generated files, go.mod or formatting drift from what is committed.
+	go mod tidy
+	@test -z "$$(gofmt -l api controllers cmd test)" || { echo "gofmt needed:"; gofmt -l api controllers cmd test; exit 1; }
+	go vet ./...
+	@git diff --exit-code -- config api go.mod go.sum || { echo "generated files drifted: run 'make manifests generate' and commit"; exit 1; }
+
+.PHONY: tools
+tools: ## Build kube-apiserver, etcd, kwok and friends from the Go module proxy into bin/ (once; cached).
+	hack/build-tools.sh all
+
+.PHONY: envtest-assets
+envtest-assets:
+	@if [ "$(KUBEBUILDER_ASSETS)" = "$(ENVTEST_DIR)" ]; then hack/build-tools.sh envtest; fi
+
+.PHONY: test
+test: vet envtest-assets ## Build what the tests need and run every test.
+	go test ./... -count=1
+
+##@ Build and run
+
+.PHONY: build
+build: ## Build the operator binary into bin/manager.
+	go build -o $(BIN)/manager ./cmd
+
+.PHONY: run
+run: manifests install ## Run the operator against the current kubeconfig's cluster.
+	go run ./cmd --metrics-bind-address=0 --health-probe-bind-address=0
+
+.PHONY: install
+install: manifests ## Install the CRD into the current kubeconfig's cluster.
+	kubectl apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the CRD (and every ExtractionJob) from the current kubeconfig's cluster.
+	kubectl delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator with config/default (image $(IMG)).
+	kubectl apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy created.
+	kubectl delete --ignore-not-found -k config/default
+
+.PHONY: docker-build
+docker-build: ## Build the operator image (needs a Docker engine).
+	docker build -t $(IMG) .

@@ -1,0 +1,65 @@
+package v1alpha1
+
+// Labels and annotations the operator reads or writes.
+const (
+	// RetryRequestAnnotation holds an opaque token; a new value asks the
+	// operator to retry a Failed or Cancelled job. The operator copies the
+	// handled value to status.lastHandledRetryRequest and never writes the
+	// annotation itself.
+	RetryRequestAnnotation = "extraction.pybase.io/retry-requested-at"
+
+	// JobUIDLabel on a Pod names the UID of the job that owns it. A UID, unlike
+	// a name, always fits a label value and never repeats.
+	JobUIDLabel = "extraction.pybase.io/job-uid"
+
+	// AttemptLabel on a Pod holds the attempt number it runs.
+	AttemptLabel = "extraction.pybase.io/attempt"
+)
+
+// Condition types. Complete and Failed are those of batch/v1 Jobs; Ready,
+// Reconciling and Stalled are the kstatus set. Complete, Failed, Reconciling
+// and Stalled are present only while True.
+const (
+	ConditionComplete    = "Complete"
+	ConditionFailed      = "Failed"
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
+// Reasons of conditions and events.
+const (
+	ReasonPending            = "Pending"
+	ReasonRunning            = "Running"
+	ReasonRetrying           = "Retrying"
+	ReasonSucceeded          = "Succeeded"
+	ReasonPermanentError     = "PermanentError"
+	ReasonMaxRetriesExceeded = "MaxRetriesExceeded"
+	ReasonCancelled          = "Cancelled"
+
+	ReasonAttemptStarted      = "AttemptStarted"
+	ReasonAttemptFailed       = "AttemptFailed"
+	ReasonRetryScheduled      = "RetryScheduled"
+	ReasonManualRetry         = "ManualRetry"
+	ReasonRetryRequestIgnored = "RetryRequestIgnored"
+	ReasonCancelIgnored       = "CancelIgnored"
+	ReasonPodCreateFailed     = "PodCreateFailed"
+	ReasonResultIgnored       = "ResultIgnored"
+)
+
+// Error types the operator derives from a Pod rather than reading them from
+// the extractor's termination message.
+const (
+	ErrorTypeTimeout          = "TimeoutError"
+	ErrorTypeOOMKilled        = "OOMKilled"
+	ErrorTypePodEvicted       = "PodEvicted"
+	ErrorTypePodPreempted     = "PodPreempted"
+	ErrorTypePodDisrupted     = "PodDisrupted"
+	ErrorTypeNodeLost         = "NodeLost"
+	ErrorTypePodDeleted       = "PodDeleted"
+	ErrorTypeInvalidImageName = "InvalidImageName"
+	ErrorTypeImagePull        = "ImagePullError"
+	ErrorTypeContainerConfig  = "CreateContainerConfigError"
+	ErrorTypeInvalidPodSpec   = "InvalidPodSpec"
+	ErrorTypeUnknown          = "UnknownError"
+)

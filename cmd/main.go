@@ -1,0 +1,108 @@
+// Command manager runs the ExtractionJob operator.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/controllers"
+)
+
+// defaultExtractorImage runs when no --extractor-image names another.
+const defaultExtractorImage = "ghcr.io/pybase/extraction-extractor:v0.1.0"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		metricsAddr, probeAddr string
+		secureMetrics          bool
+		leaderElect            bool
+		qps                    float64
+		burst, concurrency     int
+		pullGrace              time.Duration
+		images                 = controllers.ExtractorImages{Default: defaultExtractorImage}
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", `Address of the metrics endpoint; "0" turns it off.`)
+	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS to authenticated and authorized clients only.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "Requests per second the operator may send to the API server.")
+	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of requests the operator may send to the API server.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Jobs reconciled at once.")
+	flag.DurationVar(&pullGrace, "image-pull-grace-period", 5*time.Minute,
+		"How long an attempt may wait for its image or container configuration before it fails as retryable.")
+	flag.Var(&images, "extractor-image", "Extractor image: IMAGE for the default, or FORMAT=IMAGE for one format; repeatable. Default "+defaultExtractorImage+".")
+	zapOptions := zap.Options{}
+	zapOptions.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOptions)))
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(ejv1.AddToScheme(scheme))
+
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	restConfig.QPS, restConfig.Burst = float32(qps), burst
+
+	metricsOptions := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics}
+	if secureMetrics {
+		metricsOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         controllers.CacheOptions(),
+		Metrics:                       metricsOptions,
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "extraction-operator.extraction.pybase.io",
+		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{MaxConcurrentReconciles: concurrency},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	reconciler := &controllers.ExtractionJobReconciler{
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Recorder:             mgr.GetEventRecorder("extraction-operator"),
+		Clock:                clock.RealClock{},
+		Jitter:               rand.Float64,
+		Images:               images,
+		ImagePullGracePeriod: pullGrace,
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the ExtractionJob controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("starting operator", "qps", qps, "burst", burst, "maxConcurrentReconciles", concurrency, "extractorImages", images.String())
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

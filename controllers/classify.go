@@ -1,0 +1,246 @@
+package controllers
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+)
+
+// The built-in table. An error type is matched by case-insensitive substring,
+// retryable entries first; an unknown error type is retryable.
+var (
+	retryableErrorTypes = []string{
+		"ConnectionError", "TimeoutError", "ServiceUnavailable", "RateLimitExceeded",
+		"TemporaryFailure", "S3ConnectionError", "Werk24Timeout",
+	}
+	permanentErrorTypes = []string{
+		"UnsupportedFormat", "CorruptedFile", "InvalidFileType", "AuthenticationFailed",
+		"PermissionDenied", "FileTooLarge",
+	}
+)
+
+// KnownErrorTypes lists the built-in table's error types, retryable first.
+func KnownErrorTypes() []string {
+	return slices.Concat(retryableErrorTypes, permanentErrorTypes)
+}
+
+// sysexitsErrorTypes reads an exit code without an error type as sysexits.h does.
+var sysexitsErrorTypes = map[int32]string{
+	65: "CorruptedFile",      // EX_DATAERR
+	68: "ConnectionError",    // EX_NOHOST
+	69: "ServiceUnavailable", // EX_UNAVAILABLE
+	75: "TemporaryFailure",   // EX_TEMPFAIL
+	77: "PermissionDenied",   // EX_NOPERM
+}
+
+// disruptionReasons map what the cluster says about a Pod it took away to an
+// error type, in order of precedence. They are failures of the cluster, not
+// of the extraction.
+var disruptionReasons = []struct{ reason, errorType string }{
+	{"Evicted", ejv1.ErrorTypePodEvicted},
+	{"Preempting", ejv1.ErrorTypePodPreempted},
+	{"PreemptionByScheduler", ejv1.ErrorTypePodPreempted},
+	{"NodeLost", ejv1.ErrorTypeNodeLost},
+	{"DeletionByPodGC", ejv1.ErrorTypeNodeLost},
+	{"Shutdown", ejv1.ErrorTypeNodeLost},
+	{"Terminated", ejv1.ErrorTypeNodeLost},
+	{"TerminationByKubelet", ejv1.ErrorTypePodEvicted},
+	{"EvictionByEvictionAPI", ejv1.ErrorTypePodEvicted},
+	{string(corev1.DisruptionTarget), ejv1.ErrorTypePodDisrupted},
+}
+
+// Container waiting reasons that the operator acts on.
+const (
+	waitingInvalidImageName    = "InvalidImageName"
+	waitingErrImagePull        = "ErrImagePull"
+	waitingImagePullBackOff    = "ImagePullBackOff"
+	waitingErrImageNeverPull   = "ErrImageNeverPull"
+	waitingCreateConfigError   = "CreateContainerConfigError"
+	waitingCreateContainerErr  = "CreateContainerError"
+	podReasonDeadlineExceeded  = "DeadlineExceeded"
+	containerReasonOOMKilled   = "OOMKilled"
+)
+
+// attemptFailure is what the operator read off an attempt that did not succeed.
+type attemptFailure struct {
+	// exitCode of the extractor container, if it ran and exited.
+	exitCode *int32
+	// reasons are the Pod's status reason, the container's terminated or
+	// waiting reason and the types and reasons of the Pod's true conditions.
+	reasons []string
+	// message is the termination message, or the Pod's own status message.
+	message string
+	// deleted says the Pod was deleted, or is being deleted, under a running attempt.
+	deleted bool
+}
+
+// classify decides the error type and class of a failed attempt. The job's
+// rules come first, and the first rule that matches decides the class; the
+// built-in table decides otherwise.
+func classify(failure attemptFailure, rules []ejv1.RetryRule) ejv1.Failure {
+	errorType, class, reason, message := builtinVerdict(failure)
+	for _, rule := range rules {
+		if ruleMatches(rule, errorType, failure) {
+			class = classOfAction(rule.Action)
+			break
+		}
+	}
+	return ejv1.Failure{
+		ErrorType: errorType,
+		Class:     class,
+		ExitCode:  failure.exitCode,
+		Reason:    reason,
+		Message:   message,
+	}
+}
+
+func builtinVerdict(failure attemptFailure) (errorType string, class ejv1.FailureClass, reason, message string) {
+	for _, d := range disruptionReasons {
+		if hasReason(failure.reasons, d.reason) {
+			return d.errorType, ejv1.ClassDisruption, d.reason, fallbackMessage(failure.message, "The cluster disrupted the attempt's Pod.")
+		}
+	}
+	if failure.deleted {
+		return ejv1.ErrorTypePodDeleted, ejv1.ClassDisruption, "Deleted",
+			"The attempt's Pod was deleted before it finished."
+	}
+	switch {
+	case hasReason(failure.reasons, podReasonDeadlineExceeded):
+		return ejv1.ErrorTypeTimeout, ejv1.ClassRetryable, podReasonDeadlineExceeded, "The attempt ran longer than attemptTimeout."
+	case hasReason(failure.reasons, containerReasonOOMKilled):
+		return ejv1.ErrorTypeOOMKilled, ejv1.ClassRetryable, containerReasonOOMKilled, "The extractor ran out of memory."
+	case hasReason(failure.reasons, waitingInvalidImageName):
+		return ejv1.ErrorTypeInvalidImageName, ejv1.ClassPermanent, waitingInvalidImageName, fallbackMessage(failure.message, "The extractor image name is invalid.")
+	}
+	for _, pull := range []string{waitingErrImagePull, waitingImagePullBackOff, waitingErrImageNeverPull} {
+		if hasReason(failure.reasons, pull) {
+			return ejv1.ErrorTypeImagePull, ejv1.ClassRetryable, pull, fallbackMessage(failure.message, "The extractor image could not be pulled.")
+		}
+	}
+	for _, create := range []string{waitingCreateConfigError, waitingCreateContainerErr} {
+		if hasReason(failure.reasons, create) {
+			return ejv1.ErrorTypeContainerConfig, ejv1.ClassRetryable, create, fallbackMessage(failure.message, "The extractor container could not be created.")
+		}
+	}
+
+	reason = firstReason(failure.reasons)
+	errorType, message, ok := parseErrorLine(failure.message)
+	if !ok {
+		errorType = ejv1.ErrorTypeUnknown
+		if failure.exitCode != nil {
+			if known, found := sysexitsErrorTypes[*failure.exitCode]; found {
+				errorType = known
+			}
+			message = fallbackMessage(message, fmt.Sprintf("The extractor exited with code %d.", *failure.exitCode))
+		}
+	}
+	return errorType, classOfErrorType(errorType), reason, fallbackMessage(message, "The attempt failed without a message.")
+}
+
+// classOfErrorType looks an error type up in the built-in table.
+func classOfErrorType(errorType string) ejv1.FailureClass {
+	if matchesAny(errorType, retryableErrorTypes) {
+		return ejv1.ClassRetryable
+	}
+	if matchesAny(errorType, permanentErrorTypes) {
+		return ejv1.ClassPermanent
+	}
+	return ejv1.ClassRetryable
+}
+
+func ruleMatches(rule ejv1.RetryRule, errorType string, failure attemptFailure) bool {
+	switch {
+	case len(rule.ErrorTypes) > 0:
+		return matchesAny(errorType, rule.ErrorTypes)
+	case len(rule.ExitCodes) > 0:
+		return failure.exitCode != nil && slices.Contains(rule.ExitCodes, *failure.exitCode)
+	case len(rule.Reasons) > 0:
+		return slices.ContainsFunc(rule.Reasons, func(r string) bool { return hasReason(failure.reasons, r) })
+	}
+	return false
+}
+
+func classOfAction(action ejv1.RuleAction) ejv1.FailureClass {
+	switch action {
+	case ejv1.RuleActionFail:
+		return ejv1.ClassPermanent
+	case ejv1.RuleActionIgnore:
+		return ejv1.ClassDisruption
+	default:
+		return ejv1.ClassRetryable
+	}
+}
+
+// matchesAny reports whether one of the patterns is a case-insensitive
+// substring of errorType.
+func matchesAny(errorType string, patterns []string) bool {
+	lower := strings.ToLower(errorType)
+	return slices.ContainsFunc(patterns, func(p string) bool {
+		return p != "" && strings.Contains(lower, strings.ToLower(p))
+	})
+}
+
+func hasReason(reasons []string, want string) bool {
+	return slices.ContainsFunc(reasons, func(r string) bool { return strings.EqualFold(r, want) })
+}
+
+func firstReason(reasons []string) string {
+	if len(reasons) == 0 {
+		return ""
+	}
+	return reasons[0]
+}
+
+func fallbackMessage(message, fallback string) string {
+	if message = cleanText(strings.TrimSpace(message)); message != "" {
+		return message
+	}
+	return fallback
+}
+
+// failureOfPod reads an attempt failure off a failed or stuck Pod.
+func failureOfPod(pod *corev1.Pod) attemptFailure {
+	var failure attemptFailure
+	addReason := func(r string) {
+		if r != "" && !slices.Contains(failure.reasons, r) {
+			failure.reasons = append(failure.reasons, r)
+		}
+	}
+	addReason(pod.Status.Reason)
+	if status := extractorStatus(pod); status != nil {
+		if t := status.State.Terminated; t != nil {
+			failure.exitCode = &t.ExitCode
+			addReason(t.Reason)
+			failure.message = t.Message
+		}
+		if w := status.State.Waiting; w != nil {
+			addReason(w.Reason)
+			failure.message = w.Message
+		}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && c.Type != corev1.PodReady && c.Type != corev1.PodScheduled &&
+			c.Type != corev1.PodInitialized && c.Type != corev1.ContainersReady && c.Type != corev1.PodReadyToStartContainers {
+			addReason(string(c.Type))
+			addReason(c.Reason)
+		}
+	}
+	if failure.message == "" {
+		failure.message = pod.Status.Message
+	}
+	return failure
+}
+
+// extractorStatus is the extractor container's status, if the kubelet reported one.
+func extractorStatus(pod *corev1.Pod) *corev1.ContainerStatus {
+	for i := range pod.Status.ContainerStatuses {
+		if pod.Status.ContainerStatuses[i].Name == extractorContainerName {
+			return &pod.Status.ContainerStatuses[i]
+		}
+	}
+	return nil
+}
