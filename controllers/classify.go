@@ -55,14 +55,14 @@ var disruptionReasons = []struct{ reason, errorType string }{
 
 // Container waiting reasons that the operator acts on.
 const (
-	waitingInvalidImageName    = "InvalidImageName"
-	waitingErrImagePull        = "ErrImagePull"
-	waitingImagePullBackOff    = "ImagePullBackOff"
-	waitingErrImageNeverPull   = "ErrImageNeverPull"
-	waitingCreateConfigError   = "CreateContainerConfigError"
-	waitingCreateContainerErr  = "CreateContainerError"
-	podReasonDeadlineExceeded  = "DeadlineExceeded"
-	containerReasonOOMKilled   = "OOMKilled"
+	waitingInvalidImageName   = "InvalidImageName"
+	waitingErrImagePull       = "ErrImagePull"
+	waitingImagePullBackOff   = "ImagePullBackOff"
+	waitingErrImageNeverPull  = "ErrImageNeverPull"
+	waitingCreateConfigError  = "CreateContainerConfigError"
+	waitingCreateContainerErr = "CreateContainerError"
+	podReasonDeadlineExceeded = "DeadlineExceeded"
+	containerReasonOOMKilled  = "OOMKilled"
 )
 
 // attemptFailure is what the operator read off an attempt that did not succeed.
