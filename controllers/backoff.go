@@ -4,6 +4,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -16,13 +17,13 @@ func retryDelay(b ejv1.Backoff, retry int32, jitter float64) time.Duration {
 	for i := int32(1); i < retry && delay < b.Max.Duration; i++ {
 		delay *= time.Duration(b.Multiplier)
 	}
-	return withJitter(min(delay, b.Max.Duration), b.JitterPercent, jitter)
+	return withJitter(min(delay, b.Max.Duration), ptr.Deref(b.JitterPercent, 0), jitter)
 }
 
 // disruptionDelay is the wait before retrying a disruption: base, without
 // growth, so a drained node's jobs come back quickly but never in a hot loop.
 func disruptionDelay(b ejv1.Backoff, jitter float64) time.Duration {
-	return withJitter(min(b.Base.Duration, b.Max.Duration), b.JitterPercent, jitter)
+	return withJitter(min(b.Base.Duration, b.Max.Duration), ptr.Deref(b.JitterPercent, 0), jitter)
 }
 
 func withJitter(delay time.Duration, percent int32, jitter float64) time.Duration {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -14,14 +15,14 @@ func defaultBackoff() ejv1.Backoff {
 		Base:          metav1.Duration{Duration: 30 * time.Second},
 		Multiplier:    4,
 		Max:           metav1.Duration{Duration: time.Hour},
-		JitterPercent: 25,
+		JitterPercent: ptr.To[int32](25),
 	}
 }
 
 func TestRetryDelay(t *testing.T) {
 	tenfold := ejv1.Backoff{
 		Base: metav1.Duration{Duration: 24 * time.Hour}, Multiplier: 10,
-		Max: metav1.Duration{Duration: 168 * time.Hour}, JitterPercent: 100,
+		Max: metav1.Duration{Duration: 168 * time.Hour}, JitterPercent: ptr.To[int32](100),
 	}
 	cases := []struct {
 		name    string

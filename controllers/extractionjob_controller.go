@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -108,7 +109,7 @@ func (r *ExtractionJobReconciler) patchStatus(ctx context.Context, original *ejv
 	if passFinished {
 		job.Status.ObservedGeneration = job.Generation
 	}
-	job.Status.Retries = fmt.Sprintf("%d/%d", job.Status.RetryCount, job.Spec.RetryPolicy.MaxRetries)
+	job.Status.Retries = fmt.Sprintf("%d/%d", job.Status.RetryCount, ptr.Deref(job.Spec.RetryPolicy.MaxRetries, 0))
 	setConditions(job, s.now)
 	if equality.Semantic.DeepEqual(original.Status, job.Status) {
 		return nil
@@ -335,6 +336,7 @@ func (r *ExtractionJobReconciler) attemptSucceeded(s *attemptScope, pod *corev1.
 func (r *ExtractionJobReconciler) attemptFailed(s *attemptScope, pod *corev1.Pod, observed attemptFailure) ctrl.Result {
 	job := s.job
 	policy := job.Spec.RetryPolicy
+	maxRetries, maxDisruptions := ptr.Deref(policy.MaxRetries, 0), ptr.Deref(policy.MaxDisruptions, 0)
 	failure := classify(observed, policy.Rules)
 	job.Status.LastFailure = &failure
 	finishAttemptRecord(job, s.now, ejv1.OutcomeFailed, &failure)
@@ -346,16 +348,16 @@ func (r *ExtractionJobReconciler) attemptFailed(s *attemptScope, pod *corev1.Pod
 	case failure.Class == ejv1.ClassPermanent:
 		r.finish(s, ejv1.PhaseFailed, "Permanent error: "+lastError)
 		return ctrl.Result{}
-	case failure.Class == ejv1.ClassDisruption && job.Status.DisruptionCount < policy.MaxDisruptions:
+	case failure.Class == ejv1.ClassDisruption && job.Status.DisruptionCount < maxDisruptions:
 		job.Status.DisruptionCount++
 		return r.scheduleRetry(s, disruptionDelay(policy.Backoff, r.Jitter()),
-			fmt.Sprintf("Disruption %d/%d: %s", job.Status.DisruptionCount, policy.MaxDisruptions, lastError))
-	case job.Status.RetryCount < policy.MaxRetries:
+			fmt.Sprintf("Disruption %d/%d: %s", job.Status.DisruptionCount, maxDisruptions, lastError))
+	case job.Status.RetryCount < maxRetries:
 		job.Status.RetryCount++
 		return r.scheduleRetry(s, retryDelay(policy.Backoff, job.Status.RetryCount, r.Jitter()),
-			fmt.Sprintf("Retry %d/%d: %s", job.Status.RetryCount, policy.MaxRetries, lastError))
+			fmt.Sprintf("Retry %d/%d: %s", job.Status.RetryCount, maxRetries, lastError))
 	default:
-		r.finish(s, ejv1.PhaseFailed, fmt.Sprintf("Max retries (%d) exceeded. Last error: %s", policy.MaxRetries, lastError))
+		r.finish(s, ejv1.PhaseFailed, fmt.Sprintf("Max retries (%d) exceeded. Last error: %s", maxRetries, lastError))
 		return ctrl.Result{}
 	}
 }

@@ -44,7 +44,7 @@ type ExtractionJobSpec struct {
 	// waits before each retry. Every field has a default.
 	// +optional
 	// +kubebuilder:default={}
-	RetryPolicy RetryPolicy `json:"retryPolicy,omitempty"`
+	RetryPolicy RetryPolicy `json:"retryPolicy,omitzero"`
 
 	// attemptTimeout limits how long one attempt may run, as a Go duration such
 	// as "10m". It is rounded up to whole seconds and becomes the Pod's
@@ -123,7 +123,7 @@ type RetryPolicy struct {
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
-	MaxRetries int32 `json:"maxRetries"`
+	MaxRetries *int32 `json:"maxRetries,omitempty"`
 
 	// maxDisruptions is how many disruptions (eviction, preemption, node loss, a
 	// Pod deleted under a running attempt) may be retried without spending
@@ -132,12 +132,12 @@ type RetryPolicy struct {
 	// +kubebuilder:default=5
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=20
-	MaxDisruptions int32 `json:"maxDisruptions"`
+	MaxDisruptions *int32 `json:"maxDisruptions,omitempty"`
 
 	// backoff sets the wait before each retry.
 	// +optional
 	// +kubebuilder:default={}
-	Backoff Backoff `json:"backoff,omitempty"`
+	Backoff Backoff `json:"backoff,omitzero"`
 
 	// rules are checked in order before the built-in classification; the first
 	// rule that matches a failure decides its action.
@@ -158,14 +158,14 @@ type Backoff struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('24h')",message="base must be a positive duration of at most 24h"
-	Base metav1.Duration `json:"base"`
+	Base metav1.Duration `json:"base,omitzero"`
 
 	// multiplier grows the wait from one retry to the next.
 	// +optional
 	// +kubebuilder:default=4
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10
-	Multiplier int32 `json:"multiplier"`
+	Multiplier int32 `json:"multiplier,omitempty"`
 
 	// max caps the wait before jitter, as a Go duration such as "1h".
 	// +optional
@@ -174,7 +174,7 @@ type Backoff struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('168h')",message="max must be a positive duration of at most 168h"
-	Max metav1.Duration `json:"max"`
+	Max metav1.Duration `json:"max,omitzero"`
 
 	// jitterPercent adds a random 0 to jitterPercent % to each wait, so that jobs
 	// failing together do not retry together.
@@ -182,7 +182,7 @@ type Backoff struct {
 	// +kubebuilder:default=25
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	JitterPercent int32 `json:"jitterPercent"`
+	JitterPercent *int32 `json:"jitterPercent,omitempty"`
 }
 
 // RuleAction is what a matching retry rule does with a failure.
