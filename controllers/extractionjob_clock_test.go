@@ -1,0 +1,169 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+)
+
+// These specs call Reconcile directly with a fake clock, so the default
+// backoff of 30 s × 4ⁿ can be checked to the second without waiting for it.
+var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
+	var (
+		ctx        context.Context
+		fakeClock  *clocktesting.FakeClock
+		recorder   *events.FakeRecorder
+		reconciler *ExtractionJobReconciler
+		job        *ejv1.ExtractionJob
+	)
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+	reconcile := func() ctrl.Result {
+		GinkgoHelper()
+		result, err := reconciler.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(job)})
+		Expect(err).NotTo(HaveOccurred())
+		return result
+	}
+	attemptExists := func(attempt int32) bool {
+		GinkgoHelper()
+		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: podName(getJob(Default, ctx, job), attempt)}, &corev1.Pod{})
+		if apierrors.IsNotFound(err) {
+			return false
+		}
+		Expect(err).NotTo(HaveOccurred())
+		return true
+	}
+	failAttempt := func(attempt int32) {
+		GinkgoHelper()
+		pod := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: podName(getJob(Default, ctx, job), attempt)}, pod)).To(Succeed())
+		setPodFailed(ctx, pod, 1, "Werk24Timeout: the drawing service did not answer")
+	}
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		fakeClock = clocktesting.NewFakeClock(start)
+		recorder = events.NewFakeRecorder(100)
+		reconciler = &ExtractionJobReconciler{
+			Client:               k8sClient,
+			APIReader:            k8sClient,
+			Recorder:             recorder,
+			Clock:                fakeClock,
+			Jitter:               func() float64 { return 0.5 },
+			Images:               testImages(),
+			ImagePullGracePeriod: time.Minute,
+		}
+		job = &ejv1.ExtractionJob{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: newNamespace(ctx), Name: "werk24-drawing",
+				Labels: map[string]string{directReconcileLabel: "true"},
+			},
+			Spec: ejv1.ExtractionJobSpec{Format: ejv1.FormatWerk24, Source: ejv1.Source{URL: "https://files.example/d.png"}},
+		}
+		Expect(k8sClient.Create(ctx, job)).To(Succeed())
+	})
+
+	It("waits 30 s, 120 s and 480 s plus jitter before the retries, then fails", func() {
+		Expect(reconcile()).To(Equal(ctrl.Result{}))
+		Expect(attemptExists(1)).To(BeTrue())
+		Expect(getJob(Default, ctx, job).Status.StartTime.Time).To(BeTemporally("==", start))
+
+		// With jitter 0.5 of 25 %, each wait is 1.125 × base × 4ⁿ⁻¹, rounded up to a second.
+		waits := []time.Duration{34 * time.Second, 135 * time.Second, 540 * time.Second}
+		for i, wait := range waits {
+			retry := int32(i + 1)
+			failAttempt(retry)
+			Expect(reconcile().RequeueAfter).To(Equal(wait))
+			retrying := getJob(Default, ctx, job)
+			Expect(retrying.Status.Phase).To(Equal(ejv1.PhaseRetrying))
+			Expect(retrying.Status.RetryCount).To(Equal(retry))
+			Expect(retrying.Status.NextRetryAt.Time).To(BeTemporally("==", fakeClock.Now().Add(wait)))
+
+			By("not starting the retry a second early")
+			fakeClock.Step(wait - time.Second)
+			Expect(reconcile().RequeueAfter).To(Equal(time.Second))
+			Expect(attemptExists(retry + 1)).To(BeFalse())
+
+			fakeClock.Step(time.Second)
+			Expect(reconcile()).To(Equal(ctrl.Result{}))
+			Expect(attemptExists(retry + 1)).To(BeTrue())
+			Expect(getJob(Default, ctx, job).Status.NextRetryAt).To(BeNil())
+		}
+
+		failAttempt(4)
+		Expect(reconcile()).To(Equal(ctrl.Result{}))
+		failed := getJob(Default, ctx, job)
+		Expect(failed.Status.Phase).To(Equal(ejv1.PhaseFailed))
+		Expect(failed.Status.Message).To(Equal("Max retries (3) exceeded. Last error: Werk24Timeout: the drawing service did not answer"))
+		Expect(failed.Status.Attempts).To(HaveLen(4))
+		Expect(failed.Status.CompletionTime.Time).To(BeTemporally("==", fakeClock.Now()))
+	})
+
+	It("announces each scheduled retry with its time", func() {
+		reconcile()
+		failAttempt(1)
+		reconcile()
+		Expect(drain(recorder)).To(ContainElement(
+			"Normal RetryScheduled Retry 1/3: Werk24Timeout: the drawing service did not answer. Next attempt at 2026-11-28T12:00:34Z (in 34s)."))
+	})
+
+	It("makes no write when nothing changed", func() {
+		reconcile()
+		before := getJob(Default, ctx, job).ResourceVersion
+		reconcile()
+		reconcile()
+		Expect(getJob(Default, ctx, job).ResourceVersion).To(Equal(before))
+	})
+
+	It("adopts the Pod of an attempt whose status write was lost", func() {
+		reconcile()
+		By("rolling the status back as if the operator crashed before writing it")
+		lost := getJob(Default, ctx, job)
+		lost.Status = ejv1.ExtractionJobStatus{}
+		Expect(k8sClient.Status().Update(ctx, lost)).To(Succeed())
+
+		reconcile()
+		current := getJob(Default, ctx, job)
+		Expect(current.Status.Attempt).To(BeEquivalentTo(1))
+		Expect(current.Status.PodName).To(Equal(podName(current, 1)))
+		Expect(attemptPods(Default, ctx, job)).To(HaveLen(1))
+	})
+
+	It("refuses a decision taken on a stale copy of the job", func() {
+		reconcile()
+		stale := getJob(Default, ctx, job)
+		fresh := stale.DeepCopy()
+		fresh.Status.Message = "written by someone else"
+		Expect(k8sClient.Status().Update(ctx, fresh)).To(Succeed())
+
+		stale.Status.Message = "decided on a stale copy"
+		s := &attemptScope{job: stale, now: fakeClock.Now()}
+		original := stale.DeepCopy()
+		original.Status.Message = ""
+		err := reconciler.patchStatus(ctx, original, s, true)
+		Expect(apierrors.IsConflict(err)).To(BeTrue(), "err = %v", err)
+	})
+})
+
+func drain(recorder *events.FakeRecorder) []string {
+	var all []string
+	for {
+		select {
+		case e := <-recorder.Events:
+			all = append(all, e)
+		default:
+			return all
+		}
+	}
+}
