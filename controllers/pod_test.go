@@ -23,7 +23,6 @@ func testJob(name, uid string) *ejv1.ExtractionJob {
 	}
 }
 
-
 func TestPodNameIsDeterministicUniqueAndShort(t *testing.T) {
 	job := testJob("drawing", "1")
 	if podName(job, 2) != podName(job, 2) {
