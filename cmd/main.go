@@ -97,6 +97,9 @@ func run() error {
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ExtractionJob controller: %w", err)
 	}
+	if err := controllers.RegisterMetrics(mgr.GetClient()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ import (
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -45,29 +45,37 @@ type ExtractionJobReconciler struct {
 	ImagePullGracePeriod time.Duration
 }
 
-// attemptScope is one reconcile's view of a job: the time it acts on, and the
-// events it emits once its status write has succeeded.
+// attemptScope is one reconcile's view of a job: the time it acts on, and
+// what it announces (events, metrics) once its status write has succeeded, so
+// a reconcile that fails and runs again never announces a transition twice.
 type attemptScope struct {
-	job    *ejv1.ExtractionJob
-	now    time.Time
-	events []pendingEvent
-}
-
-type pendingEvent struct {
-	eventType, reason, note string
-	related                 runtime.Object
+	job        *ejv1.ExtractionJob
+	now        time.Time
+	recorder   events.EventRecorder
+	afterWrite []func()
+	// deleted is set when the reconcile deleted the job, leaving no status to write.
+	deleted bool
 }
 
 func (s *attemptScope) event(eventType, reason, format string, args ...any) {
-	s.events = append(s.events, pendingEvent{eventType: eventType, reason: reason, note: fmt.Sprintf(format, args...)})
+	s.podEvent(nil, eventType, reason, format, args...)
 }
 
 // podEvent is an event about the job that also names the attempt's Pod, when there is one.
 func (s *attemptScope) podEvent(pod *corev1.Pod, eventType, reason, format string, args ...any) {
-	s.event(eventType, reason, format, args...)
+	var related runtime.Object
 	if pod != nil {
-		s.events[len(s.events)-1].related = pod
+		related = pod
 	}
+	job, note := s.job, fmt.Sprintf(format, args...)
+	s.afterWrite = append(s.afterWrite, func() {
+		s.recorder.Eventf(job, related, eventType, reason, reason, "%s", note)
+	})
+}
+
+// observe records a metric once the status write has succeeded.
+func (s *attemptScope) observe(record func()) {
+	s.afterWrite = append(s.afterWrite, record)
 }
 
 // Reconcile moves one job one step along: it starts an attempt, records what
@@ -82,23 +90,30 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, nil
 	}
 
-	s := &attemptScope{job: job, now: r.Clock.Now()}
+	s := &attemptScope{job: job, now: r.Clock.Now(), recorder: r.Recorder}
 	original := job.DeepCopy()
 	defer func() {
 		err = errors.Join(err, r.patchStatus(ctx, original, s, err == nil))
 		if err == nil {
-			r.emit(s)
+			for _, announce := range s.afterWrite {
+				announce()
+			}
 		}
 	}()
 
 	r.handleRetryRequest(s)
 	if job.Spec.Cancel {
-		return ctrl.Result{}, r.reconcileCancel(ctx, s)
+		if err := r.reconcileCancel(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
-	if job.Status.Phase.Finished() {
-		return ctrl.Result{}, nil
+	if !job.Status.Phase.Finished() {
+		result, err := r.reconcileAttempt(ctx, s)
+		if err != nil || !job.Status.Phase.Finished() {
+			return result, err
+		}
 	}
-	return r.reconcileAttempt(ctx, s)
+	return r.reconcileTTL(ctx, s)
 }
 
 // patchStatus writes the status once per reconcile, only when it changed,
@@ -106,6 +121,9 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 // cache never lands.
 func (r *ExtractionJobReconciler) patchStatus(ctx context.Context, original *ejv1.ExtractionJob, s *attemptScope, passFinished bool) error {
 	job := s.job
+	if s.deleted {
+		return nil
+	}
 	if passFinished {
 		job.Status.ObservedGeneration = job.Generation
 	}
@@ -119,12 +137,6 @@ func (r *ExtractionJobReconciler) patchStatus(ctx context.Context, original *ejv
 		return fmt.Errorf("patching status of ExtractionJob %s/%s: %w", job.Namespace, job.Name, err)
 	}
 	return nil
-}
-
-func (r *ExtractionJobReconciler) emit(s *attemptScope) {
-	for _, e := range s.events {
-		r.Recorder.Eventf(s.job, e.related, e.eventType, e.reason, e.reason, "%s", e.note)
-	}
 }
 
 // handleRetryRequest restarts a Failed or Cancelled job when the retry
@@ -149,6 +161,7 @@ func (r *ExtractionJobReconciler) handleRetryRequest(s *attemptScope) {
 		job.Status.LastFailure = nil
 		job.Status.Result = nil
 		job.Status.Message = "Manual retry requested; starting a new attempt."
+		s.observe(manualRetries.Inc)
 		s.event(corev1.EventTypeNormal, ejv1.ReasonManualRetry, "Manual retry requested with token %q after the job was %s.", token, phase)
 	case phase == ejv1.PhaseCancelled:
 		s.event(corev1.EventTypeWarning, ejv1.ReasonRetryRequestIgnored,
@@ -184,14 +197,35 @@ func (r *ExtractionJobReconciler) reconcileCancel(ctx context.Context, s *attemp
 				return err
 			}
 		}
-		finishAttemptRecord(job, s.now, ejv1.OutcomeCancelled, nil)
+		s.finishAttempt(ejv1.OutcomeCancelled, nil)
 	}
 	job.Status.Phase = ejv1.PhaseCancelled
 	job.Status.NextRetryAt = nil
 	job.Status.CompletionTime = ptrTime(s.now)
 	job.Status.Message = "Cancelled by spec.cancel."
 	s.event(corev1.EventTypeNormal, ejv1.ReasonCancelled, "The job was cancelled.")
+	s.observe(cancels.Inc)
 	return nil
+}
+
+// reconcileTTL deletes a finished job, and with it its Pods, once
+// ttlSecondsAfterFinished has passed since it finished.
+func (r *ExtractionJobReconciler) reconcileTTL(ctx context.Context, s *attemptScope) (ctrl.Result, error) {
+	job := s.job
+	if job.Spec.TTLSecondsAfterFinished == nil || job.Status.CompletionTime == nil {
+		return ctrl.Result{}, nil
+	}
+	expiry := job.Status.CompletionTime.Add(time.Duration(*job.Spec.TTLSecondsAfterFinished) * time.Second)
+	if expiry.After(s.now) {
+		return ctrl.Result{RequeueAfter: expiry.Sub(s.now)}, nil
+	}
+	err := r.Delete(ctx, job, client.Preconditions{UID: &job.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("deleting ExtractionJob %s/%s after its TTL: %w", job.Namespace, job.Name, err)
+	}
+	s.deleted = true
+	ctrl.LoggerFrom(ctx).V(1).Info("deleted finished job after its TTL", "completionTime", job.Status.CompletionTime, "ttlSecondsAfterFinished", *job.Spec.TTLSecondsAfterFinished)
+	return ctrl.Result{}, nil
 }
 
 // reconcileAttempt starts the next attempt when one is due, and otherwise
@@ -254,6 +288,10 @@ func (r *ExtractionJobReconciler) startAttempt(ctx context.Context, s *attemptSc
 		return fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 
+	if due := job.Status.NextRetryAt; due != nil {
+		lateness := s.now.Sub(due.Time).Seconds()
+		s.observe(func() { retryLateness.Observe(lateness) })
+	}
 	job.Status.Attempt = attempt
 	job.Status.PodName = pod.Name
 	job.Status.Phase = ejv1.PhasePending
@@ -328,7 +366,7 @@ func (r *ExtractionJobReconciler) attemptSucceeded(s *attemptScope, pod *corev1.
 		}
 		job.Status.Result = result
 	}
-	finishAttemptRecord(job, s.now, ejv1.OutcomeSucceeded, nil)
+	s.finishAttempt(ejv1.OutcomeSucceeded, nil)
 	r.finish(s, ejv1.PhaseSucceeded, fmt.Sprintf("Extraction succeeded on attempt %d.", job.Status.Attempt))
 }
 
@@ -339,7 +377,7 @@ func (r *ExtractionJobReconciler) attemptFailed(s *attemptScope, pod *corev1.Pod
 	maxRetries, maxDisruptions := ptr.Deref(policy.MaxRetries, 0), ptr.Deref(policy.MaxDisruptions, 0)
 	failure := classify(observed, policy.Rules)
 	job.Status.LastFailure = &failure
-	finishAttemptRecord(job, s.now, ejv1.OutcomeFailed, &failure)
+	s.finishAttempt(ejv1.OutcomeFailed, &failure)
 	s.podEvent(pod, corev1.EventTypeWarning, ejv1.ReasonAttemptFailed, "Attempt %d failed (%s): %s: %s",
 		job.Status.Attempt, failure.Class, failure.ErrorType, failure.Message)
 
@@ -367,6 +405,11 @@ func (r *ExtractionJobReconciler) attemptFailed(s *attemptScope, pod *corev1.Pod
 func (r *ExtractionJobReconciler) scheduleRetry(s *attemptScope, delay time.Duration, message string) ctrl.Result {
 	job := s.job
 	at := retryTime(s.now, delay)
+	format, class := string(job.Spec.Format), string(job.Status.LastFailure.Class)
+	s.observe(func() {
+		retriesScheduled.WithLabelValues(format, class).Inc()
+		backoffDelay.WithLabelValues(format, class).Observe(at.Sub(s.now).Seconds())
+	})
 	job.Status.Phase = ejv1.PhaseRetrying
 	job.Status.NextRetryAt = &at
 	job.Status.Message = message
@@ -440,18 +483,26 @@ func appendAttemptRecord(records []ejv1.AttemptRecord, record ejv1.AttemptRecord
 	return records
 }
 
-// finishAttemptRecord closes the current attempt's history entry.
-func finishAttemptRecord(job *ejv1.ExtractionJob, now time.Time, outcome ejv1.AttemptOutcome, failure *ejv1.Failure) {
+// finishAttempt closes the current attempt's history entry and counts it.
+func (s *attemptScope) finishAttempt(outcome ejv1.AttemptOutcome, failure *ejv1.Failure) {
+	job := s.job
 	for i := range job.Status.Attempts {
 		record := &job.Status.Attempts[i]
 		if record.Attempt != job.Status.Attempt || record.FinishTime != nil {
 			continue
 		}
-		record.FinishTime = ptrTime(now)
+		record.FinishTime = ptrTime(s.now)
 		record.Outcome = outcome
+		var class, errorType string
 		if failure != nil {
 			record.ErrorType, record.Class, record.ExitCode = failure.ErrorType, failure.Class, failure.ExitCode
+			class, errorType = string(failure.Class), metricErrorType(failure.ErrorType)
 		}
+		format, duration := string(job.Spec.Format), s.now.Sub(record.StartTime.Time).Seconds()
+		s.observe(func() {
+			attemptsFinished.WithLabelValues(format, string(outcome), class, errorType).Inc()
+			attemptDuration.WithLabelValues(format, string(outcome)).Observe(duration)
+		})
 	}
 }
 

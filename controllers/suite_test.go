@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -48,6 +49,8 @@ var (
 	k8sClient  client.Client // reads around any cache, straight from the API server
 	testScheme = runtime.NewScheme()
 	stopOp     context.CancelFunc
+	// metricsAddress is where the running operator serves /metrics, over plain HTTP.
+	metricsAddress string
 )
 
 func TestControllers(t *testing.T) {
@@ -72,6 +75,8 @@ var _ = BeforeSuite(func() {
 
 	k8sClient, err = client.New(restConfig, client.Options{Scheme: testScheme})
 	Expect(err).NotTo(HaveOccurred())
+	Expect(RegisterMetrics(k8sClient)).To(Succeed())
+	metricsAddress = freeLoopbackAddress()
 	stopOp = startOperator()
 })
 
@@ -104,7 +109,7 @@ func startOperator() context.CancelFunc {
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 testScheme,
 		Cache:                  cacheOptions,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
+		Metrics:                metricsserver.Options{BindAddress: metricsAddress},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true), MaxConcurrentReconciles: 4},
 	})
@@ -127,6 +132,13 @@ func startOperator() context.CancelFunc {
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 	return func() { cancel(); <-done }
+}
+
+func freeLoopbackAddress() string {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer listener.Close()
+	return listener.Addr().String()
 }
 
 func testImages() ExtractorImages {

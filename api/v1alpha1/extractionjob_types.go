@@ -64,6 +64,14 @@ type ExtractionJobSpec struct {
 	// +kubebuilder:default=false
 	Cancel bool `json:"cancel,omitempty"`
 
+	// ttlSecondsAfterFinished deletes the job, and its Pods with it, that many
+	// seconds after it Succeeded, Failed or was Cancelled. Unset keeps it. A
+	// GitOps tool that still has the job in git will create it again and it
+	// will run again, as with batch/v1 Jobs.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
 	// podTemplate holds metadata copied to every attempt's Pod, for cost
 	// allocation, service meshes and similar tooling.
 	// +optional
@@ -413,6 +421,8 @@ type ExtractionJobStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ej,categories=all
+// +kubebuilder:selectablefield:JSONPath=`.spec.format`
+// +kubebuilder:selectablefield:JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Format",type=string,JSONPath=`.spec.format`
 // +kubebuilder:printcolumn:name="Retries",type=string,JSONPath=`.status.retries`

@@ -132,6 +132,11 @@ func (in *ExtractionJobSpec) DeepCopyInto(out *ExtractionJobSpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.TTLSecondsAfterFinished != nil {
+		in, out := &in.TTLSecondsAfterFinished, &out.TTLSecondsAfterFinished
+		*out = new(int32)
+		**out = **in
+	}
 	if in.PodTemplate != nil {
 		in, out := &in.PodTemplate, &out.PodTemplate
 		*out = new(PodTemplate)
