@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	lua "github.com/yuin/gopher-lua"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -60,6 +63,46 @@ func sample(families map[string]*dto.MetricFamily, name string, labels map[strin
 		}
 	}
 	return 0
+}
+
+// argoCDHealth runs config/argocd/health.lua on an object as Argo CD does:
+// the object is the global obj, and the script returns the health.
+func argoCDHealth(g Gomega, object map[string]any) (status, message string) {
+	script, err := os.ReadFile(filepath.Join("..", "config", "argocd", "health.lua"))
+	g.Expect(err).NotTo(HaveOccurred())
+	state := lua.NewState()
+	defer state.Close()
+	state.SetGlobal("obj", toLua(state, object))
+	g.Expect(state.DoString(string(script))).To(Succeed())
+	health, ok := state.Get(-1).(*lua.LTable)
+	g.Expect(ok).To(BeTrue(), "the script returns a table")
+	return health.RawGetString("status").String(), health.RawGetString("message").String()
+}
+
+func toLua(state *lua.LState, value any) lua.LValue {
+	switch v := value.(type) {
+	case map[string]any:
+		table := state.NewTable()
+		for key, item := range v {
+			table.RawSetString(key, toLua(state, item))
+		}
+		return table
+	case []any:
+		table := state.NewTable()
+		for _, item := range v {
+			table.Append(toLua(state, item))
+		}
+		return table
+	case string:
+		return lua.LString(v)
+	case bool:
+		return lua.LBool(v)
+	case int64:
+		return lua.LNumber(v)
+	case float64:
+		return lua.LNumber(v)
+	}
+	return lua.LNil
 }
 
 var _ = Describe("Monitoring ExtractionJobs", func() {
@@ -166,12 +209,19 @@ var _ = Describe("Monitoring ExtractionJobs", func() {
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 	})
 
-	It("reports kstatus InProgress while running, Current on success and Failed on failure or cancel", func() {
+	It("reports kstatus and Argo CD health: in progress while running, current on success, failed on failure or cancel", func() {
+		// computeStatus checks kstatus and the Argo CD health check on the same
+		// object, and returns the kstatus.
 		computeStatus := func(g Gomega, job *ejv1.ExtractionJob) kstatus.Status {
 			content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(getJob(g, ctx, job))
 			g.Expect(err).NotTo(HaveOccurred())
 			result, err := kstatus.Compute(&unstructured.Unstructured{Object: content})
 			g.Expect(err).NotTo(HaveOccurred())
+			argoStatus, message := argoCDHealth(g, content)
+			g.Expect(argoStatus).To(Equal(map[kstatus.Status]string{
+				kstatus.InProgressStatus: "Progressing", kstatus.CurrentStatus: "Healthy", kstatus.FailedStatus: "Degraded",
+			}[result.Status]), "Argo CD health for kstatus %s", result.Status)
+			g.Expect(message).NotTo(BeEmpty())
 			return result.Status
 		}
 		succeeding := newJob(namespace, "kstatus-success")
