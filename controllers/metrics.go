@@ -113,13 +113,17 @@ func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
 // RegisterMetrics adds the operator's metrics to controller-runtime's
 // registry, which its metrics endpoint serves. reader is the manager's cache.
 func RegisterMetrics(reader client.Reader) error {
-	for _, c := range []prometheus.Collector{
-		attemptsFinished, retriesScheduled, attemptDuration, backoffDelay,
-		retryLateness, manualRetries, cancels, jobsCollector{reader: reader},
-	} {
+	for _, c := range operatorCollectors(reader) {
 		if err := metrics.Registry.Register(c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func operatorCollectors(reader client.Reader) []prometheus.Collector {
+	return []prometheus.Collector{
+		attemptsFinished, retriesScheduled, attemptDuration, backoffDelay,
+		retryLateness, manualRetries, cancels, jobsCollector{reader: reader},
+	}
 }
