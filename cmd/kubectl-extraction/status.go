@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+)
+
+func newStatusCommand(o *Options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show an ExtractionJob's phase, last error, result and attempt history",
+		Long: `Show an ExtractionJob's phase, format, source, retries, message, the time
+until its next retry, its last error, its result, and its attempt history.
+Needs RBAC "get" on ` + resource + `.`,
+		Example: `  kubectl extraction status drawing-42 -n extraction`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := o.key(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := o.Client()
+			if err != nil {
+				return err
+			}
+			return Status(cmd.Context(), c, o.Streams.Out, key, o.Clock)
+		},
+	}
+}
+
+// Status writes a job's status for people, with times relative to clk.
+func Status(ctx context.Context, c client.Client, out io.Writer, key types.NamespacedName, clk clock.PassiveClock) error {
+	job := &ejv1.ExtractionJob{}
+	if err := c.Get(ctx, key, job); err != nil {
+		return explain(err, "get", key)
+	}
+	return writeStatus(out, job, clk.Now())
+}
+
+func writeStatus(out io.Writer, job *ejv1.ExtractionJob, now time.Time) error {
+	st := job.Status
+	w := &fieldWriter{out: out}
+	w.field("Name", job.Name)
+	w.field("Namespace", job.Namespace)
+	w.field("Phase", phaseOrNone(st.Phase))
+	w.field("Format", string(job.Spec.Format))
+	w.field("Source", job.Spec.Source.URL)
+	w.field("Retries", orNone(st.Retries))
+	if st.DisruptionCount > 0 {
+		w.field("Disruptions", strconv.Itoa(int(st.DisruptionCount)))
+	}
+	if job.Spec.Cancel && st.Phase != ejv1.PhaseCancelled {
+		w.field("Cancel", "requested (spec.cancel is true)")
+	}
+	if token := job.Annotations[ejv1.RetryRequestAnnotation]; token != "" && token != st.LastHandledRetryRequest {
+		w.field("Retry", fmt.Sprintf("requested (%s), not handled by the operator yet", token))
+	}
+	w.field("Message", orNone(st.Message))
+	w.field("Next retry", nextRetry(st.NextRetryAt, now))
+	w.field("Pod", orNone(st.PodName))
+	if st.StartTime != nil {
+		w.field("Started", ago(st.StartTime.Time, now)+" ("+timestamp(st.StartTime.Time)+")")
+	}
+	if st.CompletionTime != nil {
+		w.field("Completed", ago(st.CompletionTime.Time, now)+" ("+timestamp(st.CompletionTime.Time)+")")
+	}
+
+	if f := st.LastFailure; f == nil {
+		w.field("Last error", "<none>")
+	} else {
+		w.line("Last error:")
+		w.indent = "  "
+		w.field("Type", f.ErrorType)
+		w.field("Class", string(f.Class))
+		w.field("Exit code", exitCode(f.ExitCode))
+		if f.Reason != "" {
+			w.field("Reason", f.Reason)
+		}
+		w.field("Message", orNone(f.Message))
+		w.indent = ""
+	}
+
+	if st.Result == nil || len(st.Result.Raw) == 0 {
+		w.field("Result", "<none>")
+	} else {
+		w.line("Result:")
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, st.Result.Raw, "  ", "  "); err != nil {
+			w.line("  " + string(st.Result.Raw))
+		} else {
+			w.line("  " + pretty.String())
+		}
+	}
+
+	if len(st.Attempts) == 0 {
+		w.field("Attempts", "<none>")
+		return w.err
+	}
+	w.line(fmt.Sprintf("Attempts (latest %d, oldest first):", len(st.Attempts)))
+	if w.err != nil {
+		return w.err
+	}
+	return writeAttempts(out, st.Attempts, now)
+}
+
+func writeAttempts(out io.Writer, attempts []ejv1.AttemptRecord, now time.Time) error {
+	tw := newTable(out)
+	fmt.Fprintln(tw, "  ATTEMPT\tPOD\tSTARTED\tDURATION\tOUTCOME\tERROR\tCLASS\tEXIT")
+	for _, a := range attempts {
+		started, took := "-", "-"
+		if !a.StartTime.IsZero() {
+			started = ago(a.StartTime.Time, now)
+			end := now
+			if a.FinishTime != nil {
+				end = a.FinishTime.Time
+			}
+			took = compactDuration(end.Sub(a.StartTime.Time).Round(time.Second))
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Attempt, orDash(a.PodName), started, took,
+			orDash(string(a.Outcome)), orDash(a.ErrorType), orDash(string(a.Class)), exitCode(a.ExitCode))
+	}
+	return tw.Flush()
+}
+
+// fieldWriter writes "Label:  value" lines, aligned, remembering the first
+// write error.
+type fieldWriter struct {
+	out    io.Writer
+	indent string
+	err    error
+}
+
+const labelWidth = 12
+
+func (w *fieldWriter) field(label, value string) {
+	pad := labelWidth - len(w.indent) - len(label)
+	if pad < 1 {
+		pad = 1
+	}
+	prefix := w.indent + label + ":" + strings.Repeat(" ", pad)
+	// Continuation lines of a multi-line value line up under its first line.
+	value = strings.ReplaceAll(strings.TrimRight(value, "\n"), "\n", "\n"+strings.Repeat(" ", len(prefix)))
+	w.line(prefix + value)
+}
+
+func (w *fieldWriter) line(s string) {
+	if w.err == nil {
+		_, w.err = fmt.Fprintln(w.out, s)
+	}
+}
+
+// nextRetry says when a scheduled retry starts: "in 2m3s", or "due" once its
+// time has come. It rounds up, so it never says a retry is closer than it is.
+func nextRetry(at *metav1.Time, now time.Time) string {
+	if at == nil {
+		return "<none>"
+	}
+	left := at.Sub(now)
+	if left <= 0 {
+		return "due (was " + timestamp(at.Time) + ")"
+	}
+	left = (left + time.Second - 1).Truncate(time.Second)
+	return "in " + compactDuration(left) + " (" + timestamp(at.Time) + ")"
+}
+
+// compactDuration writes a whole-second duration as Go does, without the zero
+// units at its end: 2m3s, 5m, 1h, 1h0m5s.
+func compactDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// ago says how long before now t was, as kubectl writes ages.
+func ago(t, now time.Time) string {
+	return duration.HumanDuration(now.Sub(t)) + " ago"
+}
+
+func timestamp(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}
+
+func exitCode(code *int32) string {
+	if code == nil {
+		return "-"
+	}
+	return strconv.Itoa(int(*code))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// newTable returns a tabwriter laid out as kubectl's tables are.
+func newTable(out io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(out, 6, 4, 3, ' ', 0)
+}
