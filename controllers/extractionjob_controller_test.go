@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -462,6 +464,88 @@ var _ = Describe("The ExtractionJob schema", func() {
 		Entry("a reserved pod label", func(s map[string]any) {
 			s["podTemplate"] = map[string]any{"metadata": map[string]any{"labels": map[string]any{"extraction.pybase.io/attempt": "9"}}}
 		}, "spec.podTemplate.metadata.labels"),
+		Entry("a reserved pod annotation", func(s map[string]any) {
+			s["podTemplate"] = map[string]any{"metadata": map[string]any{"annotations": map[string]any{"extraction.pybase.io/job-uid": "x"}}}
+		}, "spec.podTemplate.metadata.annotations"),
+		Entry("no format", func(s map[string]any) { delete(s, "format") }, "spec.format"),
+		Entry("no source", func(s map[string]any) { delete(s, "source") }, "spec.source"),
+		Entry("a URL over 2048 characters", func(s map[string]any) {
+			s["source"] = map[string]any{"url": "https://e.x/" + strings.Repeat("a", 2048)}
+		}, "spec.source.url"),
+		Entry("a Secret name that is no DNS name", func(s map[string]any) {
+			s["source"] = map[string]any{"url": "s3://b/a.pdf", "secretRef": map[string]any{"name": "Bad_Name"}}
+		}, "spec.source.secretRef.name"),
+		Entry("an empty Secret name", func(s map[string]any) {
+			s["source"] = map[string]any{"url": "s3://b/a.pdf", "secretRef": map[string]any{"name": ""}}
+		}, "spec.source.secretRef.name"),
+		Entry("more than 64 options", func(s map[string]any) {
+			options := map[string]any{}
+			for i := range 65 {
+				options[fmt.Sprintf("k%d", i)] = "v"
+			}
+			s["options"] = options
+		}, "spec.options"),
+		Entry("an attempt timeout in days", func(s map[string]any) { s["attemptTimeout"] = "1d" }, "spec.attemptTimeout"),
+		Entry("an attempt timeout that is no duration", func(s map[string]any) { s["attemptTimeout"] = "soon" }, "spec.attemptTimeout"),
+		Entry("an attempt timeout over 168h", func(s map[string]any) { s["attemptTimeout"] = "169h" }, "spec.attemptTimeout"),
+		Entry("a base over 24h", func(s map[string]any) { s["retryPolicy"] = backoff("base", "25h") }, "spec.retryPolicy.backoff.base"),
+		Entry("a max over 168h", func(s map[string]any) { s["retryPolicy"] = backoff("max", "200h") }, "spec.retryPolicy.backoff.max"),
+		Entry("negative jitter", func(s map[string]any) { s["retryPolicy"] = backoff("jitterPercent", -1) }, "spec.retryPolicy.backoff.jitterPercent"),
+		Entry("a multiplier over 10", func(s map[string]any) { s["retryPolicy"] = backoff("multiplier", 11) }, "spec.retryPolicy.backoff.multiplier"),
+		Entry("negative disruptions", func(s map[string]any) { s["retryPolicy"] = map[string]any{"maxDisruptions": -1} }, "spec.retryPolicy.maxDisruptions"),
+		Entry("retries that are not a number", func(s map[string]any) { s["retryPolicy"] = map[string]any{"maxRetries": "three"} }, "spec.retryPolicy.maxRetries"),
+		Entry("cancel that is not a boolean", func(s map[string]any) { s["cancel"] = "yes" }, "spec.cancel"),
+		Entry("exit code 0 in a rule", func(s map[string]any) { s["retryPolicy"] = rule("exitCodes", []any{0}) }, "spec.retryPolicy.rules[0].exitCodes[0]"),
+		Entry("exit code 256 in a rule", func(s map[string]any) { s["retryPolicy"] = rule("exitCodes", []any{256}) }, "spec.retryPolicy.rules[0].exitCodes[0]"),
+		Entry("an empty matcher list", func(s map[string]any) { s["retryPolicy"] = rule("errorTypes", []any{}) }, "spec.retryPolicy.rules[0].errorTypes"),
+		Entry("an empty error type", func(s map[string]any) { s["retryPolicy"] = rule("errorTypes", []any{""}) }, "spec.retryPolicy.rules[0].errorTypes[0]"),
+		Entry("an error type over 64 characters", func(s map[string]any) {
+			s["retryPolicy"] = rule("errorTypes", []any{strings.Repeat("E", 65)})
+		}, "spec.retryPolicy.rules[0].errorTypes[0]"),
+		Entry("a negative TTL", func(s map[string]any) { s["ttlSecondsAfterFinished"] = -1 }, "spec.ttlSecondsAfterFinished"),
+	)
+
+	It("refuses unknown fields when the client asks for strict validation, as kubectl does", func() {
+		object := map[string]any{
+			"apiVersion": ejv1.GroupVersion.String(), "kind": "ExtractionJob",
+			"metadata": map[string]any{"generateName": "strict-", "namespace": namespace},
+			"spec": map[string]any{"format": "pdf", "source": map[string]any{"url": "s3://b/a.pdf"}, "colour": "blue"},
+		}
+		err := k8sClient.Create(ctx, unstructuredJob(object), client.FieldValidation("Strict"))
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring(`unknown field "spec.colour"`))
+	})
+
+	DescribeTable("accepts values at the edges of their range",
+		func(mutate func(map[string]any)) {
+			object := map[string]any{
+				"apiVersion": ejv1.GroupVersion.String(), "kind": "ExtractionJob",
+				"metadata": map[string]any{
+					"generateName": "edge-", "namespace": namespace,
+					"labels": map[string]any{directReconcileLabel: "true"},
+				},
+				"spec": map[string]any{"format": "step", "source": map[string]any{"url": "s3://b/a.stp"}},
+			}
+			mutate(object["spec"].(map[string]any))
+			Expect(k8sClient.Create(ctx, unstructuredJob(object), client.FieldValidation("Strict"))).To(Succeed())
+		},
+		Entry("no retries at all", func(s map[string]any) { s["retryPolicy"] = map[string]any{"maxRetries": 0, "maxDisruptions": 0} }),
+		Entry("the most retries and disruptions", func(s map[string]any) { s["retryPolicy"] = map[string]any{"maxRetries": 10, "maxDisruptions": 20} }),
+		Entry("no jitter and full jitter", func(s map[string]any) { s["retryPolicy"] = backoff("jitterPercent", 0) }),
+		Entry("jitter of 100", func(s map[string]any) { s["retryPolicy"] = backoff("jitterPercent", 100) }),
+		Entry("multipliers 1 and 10", func(s map[string]any) { s["retryPolicy"] = backoff("multiplier", 10) }),
+		Entry("a nanosecond base", func(s map[string]any) { s["retryPolicy"] = backoff("base", "1ns") }),
+		Entry("a compound duration", func(s map[string]any) { s["retryPolicy"] = backoff("max", "1h30m0.5s") }),
+		Entry("attempt timeouts of 1s and 168h", func(s map[string]any) { s["attemptTimeout"] = "168h" }),
+		Entry("exit codes 1 and 255", func(s map[string]any) { s["retryPolicy"] = rule("exitCodes", []any{1, 255}) }),
+		Entry("exactly 20 rules", func(s map[string]any) {
+			rules := make([]any, 20)
+			for i := range rules {
+				rules[i] = map[string]any{"reasons": []any{"Evicted"}, "action": "Ignore"}
+			}
+			s["retryPolicy"] = map[string]any{"rules": rules}
+		}),
+		Entry("a TTL of 0", func(s map[string]any) { s["ttlSecondsAfterFinished"] = 0 }),
 	)
 
 	It("refuses to change format or source after creation", func() {
@@ -489,6 +573,10 @@ var _ = Describe("The ExtractionJob schema", func() {
 
 func unstructuredJob(object map[string]any) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: object}
+}
+
+func rule(matcher string, values []any) map[string]any {
+	return map[string]any{"rules": []any{map[string]any{matcher: values, "action": "Fail"}}}
 }
 
 func backoff(field string, value any) map[string]any {
