@@ -38,6 +38,7 @@ func run() error {
 		metricsAddr, probeAddr string
 		secureMetrics          bool
 		leaderElect            bool
+		leaderElectionNS       string
 		qps                    float64
 		burst, concurrency     int
 		pullGrace              time.Duration
@@ -47,6 +48,7 @@ func run() error {
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS to authenticated and authorized clients only.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election lease; defaults to the operator's own namespace in a cluster.")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "Requests per second the operator may send to the API server.")
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of requests the operator may send to the API server.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Jobs reconciled at once.")
@@ -79,6 +81,7 @@ func run() error {
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "extraction-operator.extraction.pybase.io",
+		LeaderElectionNamespace:       leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{MaxConcurrentReconciles: concurrency},
 	})

@@ -509,7 +509,7 @@ var _ = Describe("The ExtractionJob schema", func() {
 		object := map[string]any{
 			"apiVersion": ejv1.GroupVersion.String(), "kind": "ExtractionJob",
 			"metadata": map[string]any{"generateName": "strict-", "namespace": namespace},
-			"spec": map[string]any{"format": "pdf", "source": map[string]any{"url": "s3://b/a.pdf"}, "colour": "blue"},
+			"spec":     map[string]any{"format": "pdf", "source": map[string]any{"url": "s3://b/a.pdf"}, "colour": "blue"},
 		}
 		err := k8sClient.Create(ctx, unstructuredJob(object), client.FieldValidation("Strict"))
 		Expect(err).To(HaveOccurred())
