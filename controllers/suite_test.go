@@ -97,19 +97,27 @@ func builtAssetsDirectory() string {
 	return dirs[len(dirs)-1]
 }
 
-// startOperator runs the operator the way cmd/main.go does, with short
-// image-pull grace and no jitter, and returns a function that stops it and
-// waits until it has stopped.
+// startOperator runs the suite's operator the way cmd/main.go does, with
+// short image-pull grace and no jitter, for every job without the
+// direct-reconcile label, and returns a function that stops it and waits
+// until it has stopped.
 func startOperator() context.CancelFunc {
 	notDirect, err := labels.NewRequirement(directReconcileLabel, selection.DoesNotExist, nil)
 	Expect(err).NotTo(HaveOccurred())
-	cacheOptions := CacheOptions()
-	cacheOptions.ByObject[&ejv1.ExtractionJob{}] = cache.ByObject{Label: labels.NewSelector().Add(*notDirect)}
+	return startOperatorWith(restConfig, labels.NewSelector().Add(*notDirect),
+		metricsserver.Options{BindAddress: metricsAddress})
+}
 
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+// startOperatorWith runs an operator with the given identity, on the jobs
+// that the selector picks, serving metrics as the options say.
+func startOperatorWith(identity *rest.Config, jobs labels.Selector, metricsOptions metricsserver.Options) context.CancelFunc {
+	cacheOptions := CacheOptions()
+	cacheOptions.ByObject[&ejv1.ExtractionJob{}] = cache.ByObject{Label: jobs}
+
+	mgr, err := ctrl.NewManager(identity, ctrl.Options{
 		Scheme:                 testScheme,
 		Cache:                  cacheOptions,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddress},
+		Metrics:                metricsOptions,
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true), MaxConcurrentReconciles: 4},
 	})
