@@ -212,7 +212,7 @@ var _ = Describe("Security", func() {
 			err := asAuthor.Create(ctx, withSecret("stealing"))
 			g.Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "err = %v", err)
 			g.Expect(err.Error()).To(ContainSubstring("spec.source.secretRef.name: author may not get Secret s3-reader"))
-		}).WithTimeout(20 * time.Second).Should(Succeed(), "the policy takes effect")
+		}).WithTimeout(20*time.Second).Should(Succeed(), "the policy takes effect")
 
 		By("a job without a secretRef still being allowed")
 		plain := newJob(namespace, "plain")
