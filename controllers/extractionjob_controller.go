@@ -151,7 +151,7 @@ func (r *ExtractionJobReconciler) handleRetryRequest(s *attemptScope) {
 	switch phase := job.Status.Phase; {
 	case phase == "":
 		// A job created with the annotation already set has nothing to retry.
-	case phase == ejv1.PhaseFailed || (phase == ejv1.PhaseCancelled && !job.Spec.Cancel):
+	case (phase == ejv1.PhaseFailed || phase == ejv1.PhaseCancelled) && !job.Spec.Cancel:
 		job.Status.Phase = ejv1.PhasePending
 		job.Status.RetryCount = 0
 		job.Status.DisruptionCount = 0
@@ -163,9 +163,9 @@ func (r *ExtractionJobReconciler) handleRetryRequest(s *attemptScope) {
 		job.Status.Message = "Manual retry requested; starting a new attempt."
 		s.observe(manualRetries.Inc)
 		s.event(corev1.EventTypeNormal, ejv1.ReasonManualRetry, "Manual retry requested with token %q after the job was %s.", token, phase)
-	case phase == ejv1.PhaseCancelled:
+	case phase == ejv1.PhaseFailed || phase == ejv1.PhaseCancelled:
 		s.event(corev1.EventTypeWarning, ejv1.ReasonRetryRequestIgnored,
-			"Retry request %q ignored: the job is Cancelled and spec.cancel is still true; set it to false to retry.", token)
+			"Retry request %q ignored: the job is %s and spec.cancel is true; set it to false to retry.", token, phase)
 	default:
 		s.event(corev1.EventTypeWarning, ejv1.ReasonRetryRequestIgnored,
 			"Retry request %q ignored: the job is %s; only Failed or Cancelled jobs can be retried.", token, phase)

@@ -348,6 +348,26 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 			}).Should(Succeed())
 		})
 
+		It("refuses to restart a failed job while spec.cancel is true", func() {
+			job := newJob(namespace, "manual-failed-cancel")
+			Expect(k8sClient.Create(ctx, job)).To(Succeed())
+			setPodFailed(ctx, waitForAttemptPod(ctx, job, 1), 1, "CorruptedFile: x")
+			waitForPhase(ctx, job, ejv1.PhaseFailed)
+			current := getJob(Default, ctx, job)
+			patch := client.MergeFrom(current.DeepCopy())
+			current.Spec.Cancel = true
+			Expect(k8sClient.Patch(ctx, current, patch)).To(Succeed())
+
+			requestRetry(job, "blocked")
+			Eventually(func(g Gomega) {
+				g.Expect(getJob(g, ctx, job).Status.LastHandledRetryRequest).To(Equal("blocked"))
+				g.Expect(eventNotes(g, ctx, job)).To(ContainElement(
+					`RetryRequestIgnored: Retry request "blocked" ignored: the job is Failed and spec.cancel is true; set it to false to retry.`))
+			}).Should(Succeed())
+			Expect(getJob(Default, ctx, job).Status.Phase).To(Equal(ejv1.PhaseFailed))
+			Expect(attemptPods(Default, ctx, job)).To(HaveLen(1))
+		})
+
 		It("restarts a cancelled job once spec.cancel is false again", func() {
 			job := newJob(namespace, "manual-cancelled")
 			job.Spec.Cancel = true
