@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	defaultTerminationLog = "/dev/termination-log"
+	defaultMaxBytes       = 256 << 20
+	defaultTimeout        = 15 * time.Minute
+)
+
+// Option keys this extractor reads from EXTRACTION_OPTIONS. Other keys are
+// ignored, so one job spec can carry options for several extractors.
+const (
+	optionMaxBytes = "maxBytes"
+	optionTimeout  = "timeout"
+)
+
+// config is everything one run needs, read from flags and the environment.
+type config struct {
+	terminationLog string
+	format         string
+	sourceURL      string
+	attempt        string
+	maxBytes       int64
+	timeout        time.Duration
+	// env looks up credentials; a function so tests need not touch the
+	// process environment.
+	env func(string) string
+}
+
+// parseConfig reads flags and the Pod contract's environment. Options in the
+// job spec win over flags, because the operator never passes flags: flags are
+// for people running the extractor by hand and for tests.
+func parseConfig(args []string, env func(string) string, stderr io.Writer) (config, error) {
+	cfg := config{env: env}
+	terminationLog := env("EXTRACTION_TERMINATION_LOG")
+	if terminationLog == "" {
+		terminationLog = defaultTerminationLog
+	}
+
+	flags := flag.NewFlagSet("extractor", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.StringVar(&cfg.terminationLog, "termination-log", terminationLog,
+		`Where to write the termination message; "-" writes it to stdout. Env EXTRACTION_TERMINATION_LOG.`)
+	maxBytes := flags.String("max-bytes", strconv.Itoa(defaultMaxBytes),
+		"Largest source accepted, in bytes or with a Ki/Mi/Gi suffix; the option maxBytes wins.")
+	flags.DurationVar(&cfg.timeout, "timeout", defaultTimeout, "Time allowed for fetching and checking the source; the option timeout wins.")
+	if err := flags.Parse(args); err != nil {
+		return cfg, fail(typeUsage, err, "parsing flags")
+	}
+	if flags.NArg() > 0 {
+		return cfg, fail(typeUsage, nil, "unexpected arguments %q", flags.Args())
+	}
+	var err error
+	if cfg.maxBytes, err = parseByteSize(*maxBytes); err != nil {
+		return cfg, fail(typeUsage, err, "flag --max-bytes")
+	}
+
+	cfg.format = env("EXTRACTION_FORMAT")
+	cfg.sourceURL = env("EXTRACTION_SOURCE_URL")
+	cfg.attempt = env("EXTRACTION_ATTEMPT")
+	if cfg.format == "" {
+		return cfg, fail(typeUsage, nil, "EXTRACTION_FORMAT is not set")
+	}
+	if cfg.sourceURL == "" {
+		return cfg, fail(typeUsage, nil, "EXTRACTION_SOURCE_URL is not set")
+	}
+	options, err := parseOptions(env("EXTRACTION_OPTIONS"))
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.applyOptions(options); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// parseOptions reads EXTRACTION_OPTIONS, a JSON object of strings; unset is
+// no options.
+func parseOptions(raw string) (map[string]string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	var options map[string]string
+	if err := json.Unmarshal([]byte(raw), &options); err != nil {
+		return nil, fail(typeUsage, err, "EXTRACTION_OPTIONS is not a JSON object of strings")
+	}
+	return options, nil
+}
+
+func (cfg *config) applyOptions(options map[string]string) error {
+	if v, ok := options[optionMaxBytes]; ok {
+		n, err := parseByteSize(v)
+		if err != nil {
+			return fail(typeUsage, err, "option %s", optionMaxBytes)
+		}
+		cfg.maxBytes = n
+	}
+	if v, ok := options[optionTimeout]; ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fail(typeUsage, err, "option %s", optionTimeout)
+		}
+		if d <= 0 {
+			return fail(typeUsage, nil, "option %s must be positive, not %s", optionTimeout, v)
+		}
+		cfg.timeout = d
+	}
+	return nil
+}
+
+// byteSuffixes are the binary suffixes Kubernetes quantities use, so a job
+// author can write maxBytes the way they write memory limits.
+var byteSuffixes = []struct {
+	suffix string
+	shift  uint
+}{{"Ki", 10}, {"Mi", 20}, {"Gi", 30}, {"Ti", 40}}
+
+// parseByteSize reads a positive size such as "1048576", "512Ki" or "1Gi".
+func parseByteSize(s string) (int64, error) {
+	number, shift := strings.TrimSpace(s), uint(0)
+	for _, b := range byteSuffixes {
+		if n, ok := strings.CutSuffix(number, b.suffix); ok {
+			number, shift = n, b.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(number, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive number of bytes (such as 1048576 or 256Mi)", s)
+	}
+	if n > (1<<62)>>shift {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n << shift, nil
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+const (
+	// dxfMaxLine bounds a line: DXF values are at most a few hundred bytes
+	// (text strings 2049 characters), so a longer line means a broken file.
+	dxfMaxLine = 16 << 10
+	// dxfMaxSections bounds the section names kept for the summary.
+	dxfMaxSections = 16
+	// dxfTopTypes is how many entity types the summary lists.
+	dxfTopTypes = 16
+	// dxfComment is the group code of comments, which may appear anywhere.
+	dxfComment = 999
+)
+
+// dxfReleases names the AutoCAD releases behind the $ACADVER codes.
+var dxfReleases = map[string]string{
+	"AC1009": "R12", "AC1012": "R13", "AC1014": "R14", "AC1015": "2000", "AC1018": "2004",
+	"AC1021": "2007", "AC1024": "2010", "AC1027": "2013", "AC1032": "2018",
+}
+
+// dxfSummary counts the entities of the ENTITIES section by type, as they
+// appear (a POLYLINE's VERTEX and SEQEND records count as entities too).
+type dxfSummary struct {
+	Version            string         `json:"version,omitempty"`
+	Release            string         `json:"release,omitempty"`
+	Sections           []string       `json:"sections"`
+	Entities           int            `json:"entities"`
+	EntityTypes        map[string]int `json:"entityTypes"`
+	OmittedEntityTypes int            `json:"omittedEntityTypes,omitempty"`
+}
+
+type dxfState int
+
+const (
+	dxfOutside dxfState = iota // between sections
+	dxfNaming                  // after 0/SECTION, waiting for 2/name
+	dxfInside                  // inside a section
+	dxfDone                    // after 0/EOF; the rest is ignored
+)
+
+// dxfInspector checks an ASCII DXF file: lines in pairs of a group code and a
+// value, grouped into SECTION … ENDSEC blocks, ending with EOF.
+type dxfInspector struct {
+	head     headBuffer // for describing a file that is not DXF
+	partial  []byte     // the current line, until its newline arrives
+	line     int        // number of the last complete line
+	code     int        // group code waiting for its value
+	haveCode bool
+	started  bool // a first 0/SECTION was seen: this is DXF
+	state    dxfState
+	section  string
+	variable string // the last header variable, whose value may follow
+	summary  dxfSummary
+	counts   map[string]int
+	err      error
+}
+
+func newDXFInspector() *dxfInspector {
+	return &dxfInspector{head: headBuffer{max: 512}, counts: map[string]int{}, summary: dxfSummary{Sections: []string{}}}
+}
+
+func (d *dxfInspector) Write(data []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	n := len(data)
+	d.head.write(data)
+	for len(data) > 0 && d.state != dxfDone {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			d.partial = append(d.partial, data...)
+			if len(d.partial) > dxfMaxLine {
+				d.err = d.badLine("line %d is longer than %d bytes", d.line+1, dxfMaxLine)
+				return 0, d.err
+			}
+			break
+		}
+		d.partial = append(d.partial, data[:i]...)
+		data = data[i+1:]
+		if d.err = d.processLine(); d.err != nil {
+			return 0, d.err
+		}
+	}
+	return n, nil
+}
+
+func (d *dxfInspector) processLine() error {
+	d.line++
+	raw := d.partial
+	if d.line == 1 {
+		raw = trimBOM(raw)
+		if bytes.HasPrefix(raw, []byte("AutoCAD Binary DXF")) {
+			return fail(typeUnsupportedFormat, nil, "the file is a binary DXF; this extractor reads ASCII DXF only")
+		}
+	}
+	text := strings.TrimSuffix(string(raw), "\r")
+	d.partial = d.partial[:0]
+	if !d.haveCode {
+		code, err := strconv.Atoi(strings.TrimSpace(text))
+		if err != nil {
+			return d.badLine("line %d should be a group code, not %s", d.line, quoteExcerpt([]byte(text)))
+		}
+		d.code, d.haveCode = code, true
+		return nil
+	}
+	d.haveCode = false
+	return d.pair(d.code, strings.TrimSpace(text))
+}
+
+// badLine is CorruptedFile in a file known to be DXF, and InvalidFileType in
+// a file that has not yet shown that it is one.
+func (d *dxfInspector) badLine(format string, args ...any) *failure {
+	if d.started {
+		return fail(typeCorruptedFile, nil, format, args...)
+	}
+	f := fail(typeInvalidFileType, nil, format, args...)
+	f.message = "the file is not DXF: " + f.message + " (it looks like " + describeContent(d.head.data) + ")"
+	return f
+}
+
+func (d *dxfInspector) pair(code int, value string) error {
+	if code == dxfComment {
+		return nil
+	}
+	if !d.started {
+		if code != 0 || value != "SECTION" {
+			return d.badLine("it does not start with a SECTION but with group %d %s", code, quoteExcerpt([]byte(value)))
+		}
+		d.started = true
+	}
+	switch d.state {
+	case dxfOutside:
+		switch {
+		case code == 0 && value == "SECTION":
+			d.state = dxfNaming
+		case code == 0 && value == "EOF":
+			d.state = dxfDone
+		default:
+			return fail(typeCorruptedFile, nil, "line %d: group %d %s outside any section", d.line, code, quoteExcerpt([]byte(value)))
+		}
+	case dxfNaming:
+		if code != 2 {
+			return fail(typeCorruptedFile, nil, "line %d: a SECTION without a name", d.line)
+		}
+		d.section, d.state = value, dxfInside
+		if len(d.summary.Sections) < dxfMaxSections {
+			d.summary.Sections = append(d.summary.Sections, displayName(value))
+		}
+	case dxfInside:
+		return d.pairInSection(code, value)
+	}
+	return nil
+}
+
+func (d *dxfInspector) pairInSection(code int, value string) error {
+	if code == 0 {
+		switch value {
+		case "ENDSEC":
+			d.state = dxfOutside
+			return nil
+		case "SECTION", "EOF":
+			return fail(typeCorruptedFile, nil, "line %d: %s inside section %s, which has no ENDSEC", d.line, value, displayName(d.section))
+		}
+	}
+	switch d.section {
+	case "HEADER":
+		switch {
+		case code == 9:
+			d.variable = value
+		case code == 1 && d.variable == "$ACADVER":
+			d.summary.Version = displayName(value)
+			d.summary.Release = dxfReleases[value]
+		}
+	case "ENTITIES":
+		if code == 0 {
+			d.summary.Entities++
+			countType(d.counts, displayName(value))
+		}
+	}
+	return nil
+}
+
+// displayName shows a name from the file as it is when it looks like a name,
+// so that a hostile file cannot fill the result with junk.
+func displayName(s string) string {
+	if isIdentifier(s) {
+		return s
+	}
+	return otherTypes
+}
+
+func (d *dxfInspector) finish(int64) (any, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.partial) > 0 && d.state != dxfDone {
+		if err := d.processLine(); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case d.line == 0:
+		return nil, fail(typeCorruptedFile, nil, "the file is empty")
+	case !d.started && d.haveCode && d.code == 0:
+		return nil, fail(typeCorruptedFile, nil, "the DXF ends after its first line")
+	case !d.started:
+		return nil, d.badLine("it has no SECTION")
+	case d.state == dxfDone:
+	case d.haveCode:
+		return nil, fail(typeCorruptedFile, nil, "the DXF ends with group code %d and no value: it is truncated", d.code)
+	case d.state == dxfOutside:
+		return nil, fail(typeCorruptedFile, nil, "the DXF has no EOF marker after section %s: it is truncated", displayName(d.section))
+	default:
+		return nil, fail(typeCorruptedFile, nil, "the DXF ends inside section %s (line %d): it is truncated", displayName(d.section), d.line)
+	}
+	d.summary.EntityTypes, d.summary.OmittedEntityTypes = topTypes(d.counts, dxfTopTypes)
+	return d.summary, nil
+}

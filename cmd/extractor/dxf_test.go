@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// dxfLines joins group code and value lines as a DXF file.
+func dxfLines(lines ...string) []byte {
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+func TestDXFInspector(t *testing.T) {
+	valid := dxfFile("LINE", "LINE", "CIRCLE", "TEXT")
+	manyTypes := make([]string, 0, 40)
+	for i := range 20 {
+		// TYPE00 appears 20 times, TYPE01 19 times, and so on.
+		for range 20 - i {
+			manyTypes = append(manyTypes, fmt.Sprintf("TYPE%02d", i))
+		}
+	}
+	tests := []struct {
+		name        string
+		data        []byte
+		want        dxfSummary
+		wantType    string
+		wantMessage string
+	}{
+		{
+			name: "a valid DXF reports its version, sections and entities by type",
+			data: valid,
+			want: dxfSummary{
+				Version: "AC1027", Release: "2013", Sections: []string{"HEADER", "TABLES", "ENTITIES"},
+				Entities: 4, EntityTypes: map[string]int{"LINE": 2, "CIRCLE": 1, "TEXT": 1},
+			},
+		},
+		{
+			name: "Windows line endings, a byte order mark and comments are fine",
+			data: []byte("\xEF\xBB\xBF999\r\nsaved on Windows\r\n  0\r\nSECTION\r\n  2\r\nENTITIES\r\n999\r\na comment\r\n  0\r\nPOINT\r\n  0\r\nENDSEC\r\n  0\r\nEOF\r\n"),
+			want: dxfSummary{Sections: []string{"ENTITIES"}, Entities: 1, EntityTypes: map[string]int{"POINT": 1}},
+		},
+		{
+			name: "a last line without a newline is read",
+			data: []byte("0\nSECTION\n2\nENTITIES\n0\nENDSEC\n0\nEOF"),
+			want: dxfSummary{Sections: []string{"ENTITIES"}, EntityTypes: map[string]int{}},
+		},
+		{
+			name: "anything after EOF is ignored",
+			data: append(dxfLines("0", "SECTION", "2", "ENTITIES", "0", "ENDSEC", "0", "EOF"), "\x00\x01 trailing junk"...),
+			want: dxfSummary{Sections: []string{"ENTITIES"}, EntityTypes: map[string]int{}},
+		},
+		{
+			name: "only the 16 most frequent entity types are listed, and the rest are counted",
+			data: dxfFile(manyTypes...),
+			want: dxfSummary{
+				Version: "AC1027", Release: "2013", Sections: []string{"HEADER", "TABLES", "ENTITIES"}, Entities: len(manyTypes),
+				EntityTypes: func() map[string]int {
+					top := map[string]int{}
+					for i := range 16 {
+						top[fmt.Sprintf("TYPE%02d", i)] = 20 - i
+					}
+					return top
+				}(),
+				OmittedEntityTypes: 4,
+			},
+		},
+		{
+			name: "entity types that are not names are counted as (other)",
+			data: dxfFile("LINE", "<script>", strings.Repeat("X", 100)),
+			want: dxfSummary{
+				Version: "AC1027", Release: "2013", Sections: []string{"HEADER", "TABLES", "ENTITIES"}, Entities: 3,
+				EntityTypes: map[string]int{"LINE": 1, otherTypes: 2},
+			},
+		},
+		{name: "an empty file is CorruptedFile", data: nil, wantType: typeCorruptedFile, wantMessage: "empty"},
+		{name: "a file of one group code is CorruptedFile", data: []byte("0\n"), wantType: typeCorruptedFile, wantMessage: "after its first line"},
+		{name: "a PDF is InvalidFileType", data: minimalPDF(1), wantType: typeInvalidFileType, wantMessage: "application/pdf"},
+		{
+			name: "group codes that do not start with a SECTION are InvalidFileType",
+			data: dxfLines("0", "LINE"), wantType: typeInvalidFileType, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
+		},
+		{
+			name: "a binary DXF is UnsupportedFormat",
+			data: []byte("AutoCAD Binary DXF\r\n\x1a\x00"), wantType: typeUnsupportedFormat, wantMessage: "binary DXF",
+		},
+		{
+			name: "a DXF without EOF is CorruptedFile",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "ENDSEC"), wantType: typeCorruptedFile, wantMessage: "no EOF marker after section ENTITIES",
+		},
+		{
+			name: "a DXF cut inside a section is CorruptedFile",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "LINE"), wantType: typeCorruptedFile, wantMessage: "ends inside section ENTITIES",
+		},
+		{
+			name: "a DXF cut between a group code and its value is CorruptedFile",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0"), wantType: typeCorruptedFile, wantMessage: "group code 0 and no value",
+		},
+		{
+			name: "a section without ENDSEC is CorruptedFile",
+			data: dxfLines("0", "SECTION", "2", "HEADER", "0", "SECTION", "2", "ENTITIES"), wantType: typeCorruptedFile, wantMessage: "SECTION inside section HEADER",
+		},
+		{
+			name: "EOF inside a section is CorruptedFile",
+			data: dxfLines("0", "SECTION", "2", "HEADER", "0", "EOF"), wantType: typeCorruptedFile, wantMessage: "EOF inside section HEADER",
+		},
+		{
+			name: "a SECTION without a name is CorruptedFile",
+			data: dxfLines("0", "SECTION", "0", "ENDSEC"), wantType: typeCorruptedFile, wantMessage: "without a name",
+		},
+		{
+			name: "a group code that is not a number inside a DXF is CorruptedFile",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "zero", "LINE"), wantType: typeCorruptedFile, wantMessage: `line 5 should be a group code, not "zero"`,
+		},
+		{
+			name: "a group outside any section is CorruptedFile",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "ENDSEC", "0", "LINE"), wantType: typeCorruptedFile, wantMessage: "outside any section",
+		},
+		{
+			name: "a line longer than DXF allows is CorruptedFile",
+			data: append(dxfLines("0", "SECTION", "2", "ENTITIES", "1"), strings.Repeat("x", dxfMaxLine+1)...), wantType: typeCorruptedFile, wantMessage: "longer than",
+		},
+	}
+	for _, tt := range tests {
+		for _, piece := range pieceSizes {
+			t.Run(fmt.Sprintf("%s, in pieces of %d", tt.name, piece), func(t *testing.T) {
+				got, err := inspectInPieces(newDXFInspector(), tt.data, piece)
+				if tt.wantType != "" {
+					wantFailure(t, err, tt.wantType, tt.wantMessage)
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("got %+v, want %+v", got, tt.want)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+	"testing"
+)
+
+func TestHTTPStatusFailure(t *testing.T) {
+	tests := []struct {
+		status   int
+		wantType string
+	}{
+		{401, typeAuthentication},
+		{403, typePermission},
+		{404, typeSourceNotFound},
+		{410, typeSourceNotFound},
+		{408, typeTimeout},
+		{429, typeRateLimit},
+		{500, typeServiceUnavailable},
+		{502, typeServiceUnavailable},
+		{503, typeServiceUnavailable},
+		{504, typeServiceUnavailable},
+		{400, typeUnexpectedResponse},
+		{304, typeUnexpectedResponse},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("HTTP %d is %s", tt.status, tt.wantType), func(t *testing.T) {
+			got := httpStatusFailure(tt.status, http.Header{}, nil, "https://example.com/a.pdf")
+			if got.errorType != tt.wantType {
+				t.Errorf("got %s", got.terminationLine())
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"a plain URL is shown as it is", "https://example.com/a.pdf", "https://example.com/a.pdf"},
+		{"a query, which presigned URLs sign with, is hidden", "https://example.com/a.pdf?X-Amz-Signature=secret", "https://example.com/a.pdf?…"},
+		{"user information is dropped", "https://user:password@example.com/a.pdf", "https://example.com/a.pdf"},
+		{"a fragment is dropped", "https://example.com/a.pdf#token=secret", "https://example.com/a.pdf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := url.Parse(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := redactURL(u); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLimitedReader(t *testing.T) {
+	tests := []struct {
+		name     string
+		size     int
+		limit    int64
+		wantType string
+	}{
+		{name: "a file below the limit is read whole", size: 99, limit: 100},
+		{name: "a file of exactly the limit is read whole", size: 100, limit: 100},
+		{name: "a file one byte over the limit is FileTooLarge", size: 101, limit: 100, wantType: typeFileTooLarge},
+		{name: "a much larger file is FileTooLarge", size: 1 << 20, limit: 100, wantType: typeFileTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &limitedReader{r: bytes.NewReader(make([]byte, tt.size)), limit: tt.limit}
+			n, err := io.Copy(io.Discard, r)
+			if tt.wantType != "" {
+				wantFailure(t, err, tt.wantType, fmt.Sprintf("limit of %d bytes", tt.limit))
+				if n > tt.limit+1 {
+					t.Errorf("read %d bytes, more than one past the limit", n)
+				}
+				return
+			}
+			if err != nil || n != int64(tt.size) {
+				t.Errorf("read %d bytes and %v", n, err)
+			}
+		})
+	}
+}
+
+func TestNetworkFailure(t *testing.T) {
+	expired, cancel := context.WithTimeoutCause(context.Background(), 0, errors.New("the timeout ran out"))
+	defer cancel()
+	interrupted, stop := context.WithCancel(context.Background())
+	stop()
+	tests := []struct {
+		name     string
+		ctx      context.Context
+		err      error
+		wantType string
+	}{
+		{"a refused connection is ConnectionError", context.Background(),
+			&url.Error{Op: "Get", URL: "http://x?secret", Err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}, typeConnection},
+		{"a reset connection is ConnectionError", context.Background(), &net.OpError{Op: "read", Err: syscall.ECONNRESET}, typeConnection},
+		{"a body cut short is ConnectionError", context.Background(), io.ErrUnexpectedEOF, typeConnection},
+		{"an unknown host is ConnectionError", context.Background(), &net.DNSError{Err: "no such host", Name: "nowhere.invalid", IsNotFound: true}, typeConnection},
+		{"a network timeout is TimeoutError", context.Background(), &net.DNSError{Err: "timeout", IsTimeout: true}, typeTimeout},
+		{"an expired run is TimeoutError whatever the transport says", expired, errors.New("read: connection reset"), typeTimeout},
+		{"a cancelled run is Interrupted", interrupted, errors.New("context canceled"), typeInterrupted},
+		{"a failure passes through unchanged", context.Background(), fail(typeFileTooLarge, nil, "big"), typeFileTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := asFailure(networkFailure(tt.ctx, tt.err, "fetching http://x"))
+			if got.errorType != tt.wantType {
+				t.Errorf("got %s, want %s", got.terminationLine(), tt.wantType)
+			}
+			if bytes.Contains([]byte(got.terminationLine()), []byte("secret")) {
+				t.Errorf("the URL's query leaked: %s", got.terminationLine())
+			}
+		})
+	}
+}
