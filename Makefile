@@ -50,6 +50,7 @@ envtest-assets:
 .PHONY: test
 test: vet envtest-assets ## Build what the tests need and run every test.
 	go test ./... -count=1
+	$(MAKE) test-e2e
 
 ##@ Build and run
 
@@ -80,3 +81,22 @@ undeploy: ## Remove what deploy created.
 .PHONY: docker-build
 docker-build: ## Build the operator image (needs a Docker engine).
 	docker build -t $(IMG) .
+
+##@ Local cluster (KWOK)
+
+E2E_CLUSTER ?= extraction-e2e
+
+.PHONY: dev
+dev: ## Local KWOK cluster + CRD + operator, then play the samples and watch them (idempotent).
+	hack/dev.sh up
+
+.PHONY: dev-down
+dev-down: ## Stop the operator that `make dev` started and delete its cluster.
+	hack/dev.sh down
+
+.PHONY: test-e2e
+test-e2e: ## End-to-end tests on a KWOK cluster of their own, deleted afterwards.
+	hack/build-tools.sh all
+	go vet -tags e2e ./test/e2e
+	@status=0; E2E_CLUSTER=$(E2E_CLUSTER) go test -tags e2e ./test/e2e -count=1 -timeout 30m -v -ginkgo.v || status=$$?; \
+	hack/kwok-cluster.sh down $(E2E_CLUSTER); exit $$status

@@ -1,0 +1,151 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+const operatorUser = "system:serviceaccount:" + operatorNamespace + ":" + operatorServiceAccount
+
+// canI asks the API server whether a user may do something.
+func canI(user string, args ...string) string {
+	GinkgoHelper()
+	out, err := kubectl(append([]string{"auth", "can-i", "--as=" + user}, args...)...)
+	answer := strings.TrimSpace(out)
+	if err != nil && answer != "no" {
+		Fail(err.Error())
+	}
+	return answer
+}
+
+var _ = Describe("The deployment in config/default", func() {
+	// Every other spec of this suite runs against the operator with exactly
+	// these permissions, which shows they are enough; these show they are
+	// not more than needed.
+	DescribeTable("grants the operator's ServiceAccount",
+		func(want string, args ...string) {
+			Expect(canI(operatorUser, args...)).To(Equal(want), "kubectl auth can-i %s", strings.Join(args, " "))
+		},
+		// What the operator does.
+		Entry(nil, "yes", "watch", "extractionjobs.extraction.pybase.io", "-A"),
+		Entry(nil, "yes", "list", "extractionjobs.extraction.pybase.io", "-A"),
+		Entry(nil, "yes", "patch", "extractionjobs.extraction.pybase.io", "--subresource=status", "-n", "default"),
+		Entry(nil, "yes", "create", "pods", "-n", "default"),
+		Entry(nil, "yes", "delete", "pods", "-n", "default"),
+		Entry(nil, "yes", "watch", "pods", "-A"),
+		Entry(nil, "yes", "create", "events.events.k8s.io", "-n", "default"),
+		Entry(nil, "yes", "create", "tokenreviews.authentication.k8s.io"),
+		Entry(nil, "yes", "create", "subjectaccessreviews.authorization.k8s.io"),
+		Entry(nil, "yes", "update", "leases.coordination.k8s.io", "-n", operatorNamespace),
+		// What it must not: a GitOps tool owns the spec and the annotations.
+		Entry(nil, "no", "update", "extractionjobs.extraction.pybase.io", "-n", "default"),
+		Entry(nil, "no", "patch", "extractionjobs.extraction.pybase.io", "-n", "default"),
+		Entry(nil, "no", "create", "extractionjobs.extraction.pybase.io", "-n", "default"),
+		Entry(nil, "no", "patch", "pods", "-n", "default"),
+		Entry(nil, "no", "update", "pods", "-n", "default"),
+		Entry(nil, "no", "create", "pods", "--subresource=exec", "-n", "default"),
+		Entry(nil, "no", "get", "secrets", "-n", "default"),
+		Entry(nil, "no", "list", "secrets", "-A"),
+		Entry(nil, "no", "get", "configmaps", "-n", "default"),
+		Entry(nil, "no", "create", "serviceaccounts", "--subresource=token", "-n", "default"),
+		Entry(nil, "no", "create", "deployments.apps", "-n", operatorNamespace),
+		Entry(nil, "no", "update", "leases.coordination.k8s.io", "-n", "default"),
+		Entry(nil, "no", "delete", "nodes"),
+		Entry(nil, "no", "bind", "clusterroles.rbac.authorization.k8s.io"),
+		Entry(nil, "no", "impersonate", "users"),
+		Entry(nil, "no", "*", "*", "-A"),
+	)
+
+	It("has a Deployment whose Pod passes the restricted Pod Security Standard", func() {
+		By("the namespace enforcing restricted")
+		privileged := `apiVersion: v1
+kind: Pod
+metadata:
+  name: privileged
+spec:
+  containers:
+  - name: c
+    image: busybox
+    securityContext:
+      privileged: true
+`
+		cmd := exec.Command(kubectlBinary, "--kubeconfig", kubeconfig, "apply", "--dry-run=server", "-n", operatorNamespace, "-f", "-")
+		cmd.Stdin = strings.NewReader(privileged)
+		_, err := run(cmd)
+		Expect(err).To(MatchError(ContainSubstring("violates PodSecurity")))
+
+		By("the Deployment's ReplicaSet creating its Pod there")
+		Eventually(func() ([]corev1.Pod, error) {
+			pods := &corev1.PodList{}
+			err := k8s.List(context.Background(), pods, client.InNamespace(operatorNamespace),
+				client.MatchingLabels{"app.kubernetes.io/name": "extraction-operator"})
+			return pods.Items, err
+		}, time.Minute).ShouldNot(BeEmpty())
+	})
+
+	Describe("serves metrics over HTTPS", Ordered, func() {
+		const ns = "e2e-metrics"
+		url := func() string { return "https://" + metricsAddr + "/metrics" }
+		get := func(token string) (int, string) {
+			GinkgoHelper()
+			req, err := http.NewRequest(http.MethodGet, url(), nil)
+			Expect(err).NotTo(HaveOccurred())
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			var resp *http.Response
+			Eventually(func() error {
+				resp, err = insecureHTTPS.Do(req)
+				return err
+			}, 30*time.Second).Should(Succeed())
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			Expect(err).NotTo(HaveOccurred())
+			return resp.StatusCode, string(body)
+		}
+		token := func(sa string) string {
+			GinkgoHelper()
+			return strings.TrimSpace(kubectlOK("-n", ns, "create", "token", sa, "--duration=10m"))
+		}
+
+		BeforeAll(func() {
+			createNamespace(ns)
+			kubectlOK("-n", ns, "create", "serviceaccount", "scraper")
+			kubectlOK("-n", ns, "create", "serviceaccount", "stranger")
+			// config/rbac's metrics-reader role, as a Prometheus is bound to it.
+			kubectlOK("create", "clusterrolebinding", "e2e-scraper-metrics-reader",
+				"--clusterrole=extraction-operator-metrics-reader", "--serviceaccount="+ns+":scraper")
+			DeferCleanup(func() {
+				_, _ = kubectl("delete", "clusterrolebinding", "e2e-scraper-metrics-reader", "--ignore-not-found")
+				_, _ = kubectl("delete", "namespace", ns, "--wait=false")
+			})
+		})
+
+		It("refuses a client without credentials", func() {
+			code, _ := get("")
+			Expect(code).To(Equal(http.StatusUnauthorized))
+		})
+
+		It("refuses an authenticated client without the metrics-reader role", func() {
+			code, _ := get(token("stranger"))
+			Expect(code).To(Equal(http.StatusForbidden))
+		})
+
+		It("serves a client with the metrics-reader role", func() {
+			code, body := get(token("scraper"))
+			Expect(code).To(Equal(http.StatusOK))
+			Expect(body).To(ContainSubstring("controller_runtime_reconcile_total"))
+		})
+	})
+})
