@@ -73,7 +73,7 @@ create_cluster() {
   echo "creating kwok cluster $name (log: $log)" >&2
   local start=$SECONDS
   if ! "$kwokctl" --name "$name" "${configs[@]}" create cluster \
-      --runtime binary --kubeconfig "$scratch_kubeconfig" --wait 2m >>"$log" 2>&1; then
+      --runtime binary --kubeconfig "$scratch_kubeconfig" --wait 5m >>"$log" 2>&1; then
     echo "kwokctl create cluster failed; the end of $log:" >&2
     tail -n 20 "$log" >&2
     return 1
@@ -84,16 +84,24 @@ create_cluster() {
 
 # The fake node, Ready, and the default ServiceAccount that ServiceAccount
 # admission wants before it admits a Pod into the default namespace.
+# Generous timeouts: on a busy two-core machine the control plane can take
+# minutes where it usually takes seconds.
 prepare_cluster() {
   k apply -f "$node_file" >/dev/null
-  k wait --for=condition=Ready -f "$node_file" --timeout=2m >/dev/null
-  local i
-  for i in $(seq 1 120); do
-    k -n default get serviceaccount default >/dev/null 2>&1 && return 0
+  if ! k wait --for=condition=Ready -f "$node_file" --timeout=5m >/dev/null; then
+    echo "the fake node never became Ready in kwok cluster $name; the end of the kwok controller's log:" >&2
+    tail -n 20 "$cluster_dir/logs/kwok-controller.log" >&2 || true
+    return 1
+  fi
+  local deadline=$((SECONDS + 300))
+  until k -n default get serviceaccount default >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "the default ServiceAccount never appeared in kwok cluster $name; the end of kube-controller-manager's log:" >&2
+      tail -n 20 "$cluster_dir/logs/kube-controller-manager.log" >&2 || true
+      return 1
+    fi
     sleep 0.5
   done
-  echo "the default ServiceAccount never appeared in kwok cluster $name" >&2
-  return 1
 }
 
 up() {
@@ -105,7 +113,7 @@ up() {
       delete_cluster
     elif ! healthy; then
       echo "kwok cluster $name exists but does not answer: starting it" >&2
-      "$kwokctl" --name "$name" start cluster --wait 2m >>"$log" 2>&1 || true
+      "$kwokctl" --name "$name" start cluster --wait 5m >>"$log" 2>&1 || true
       healthy || { echo "starting failed: recreating kwok cluster $name" >&2; delete_cluster; }
     else
       echo "reusing kwok cluster $name" >&2
