@@ -85,18 +85,33 @@ docker-build: ## Build the operator image (needs a Docker engine).
 ##@ Local cluster (KWOK)
 
 E2E_CLUSTER ?= extraction-e2e
+# kubectl for the local cluster: the one on PATH, or else one built from the
+# same pinned Kubernetes as the control plane.
+KUBECTL ?= $(or $(shell command -v kubectl 2>/dev/null),$(BIN)/kubectl-$(KUBE_VERSION)/kubectl)
+export KUBECTL
+
+.PHONY: kubectl
+kubectl: ## Build kubectl into bin/ when the machine has none.
+	@[ -x "$(KUBECTL)" ] || hack/build-tools.sh kubectl
 
 .PHONY: dev
-dev: ## Local KWOK cluster + CRD + operator, then play the samples and watch them (idempotent).
+dev: kubectl ## Local KWOK cluster + CRD + operator, then play the samples and watch them (idempotent).
 	hack/dev.sh up
 
 .PHONY: dev-down
-dev-down: ## Stop the operator that `make dev` started and delete its cluster.
+dev-down: kubectl ## Stop the operator that `make dev` started and delete its cluster.
 	hack/dev.sh down
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests on a KWOK cluster of their own, deleted afterwards.
+test-e2e: kubectl ## End-to-end tests on a KWOK cluster of their own, deleted afterwards.
 	hack/build-tools.sh all
 	go vet -tags e2e ./test/e2e
 	@status=0; E2E_CLUSTER=$(E2E_CLUSTER) go test -tags e2e ./test/e2e -count=1 -timeout 30m -v -ginkgo.v || status=$$?; \
 	hack/kwok-cluster.sh down $(E2E_CLUSTER); exit $$status
+
+##@ Benchmark
+
+.PHONY: bench
+bench: ## Operator vs batch/v1 Job controller vs API ceiling on fresh local API servers (minutes; BENCH_* variables, see test/bench/settings.go).
+	hack/build-tools.sh envtest
+	go run ./test/bench -kube-version=$(KUBE_VERSION) $(BENCH_FLAGS)

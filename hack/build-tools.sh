@@ -4,7 +4,10 @@
 # one directory per tool and version, so a version bump never reuses a stale
 # binary. Nothing is downloaded from anywhere else.
 #
-#   hack/build-tools.sh [kube|etcd|kwok|envtest|all]   (default: all)
+#   hack/build-tools.sh [kube|etcd|kwok|envtest|kubectl|all]   (default: all)
+#
+# kubectl is not part of "all": it is built (from the same pinned
+# k8s.io/kubernetes) only for a machine that has none on its PATH.
 #
 # Prints nothing for a tool that is already cached. Binaries are built into a
 # temporary directory and moved into place, so an interrupted build never
@@ -21,6 +24,7 @@ kube_dir=$bin/kube-$KUBE_VERSION
 etcd_dir=$bin/etcd-$ETCD_VERSION
 kwok_dir=$bin/kwok-$KWOK_VERSION
 envtest_dir=$bin/envtest-$KUBE_VERSION
+kubectl_dir=$bin/kubectl-$KUBE_VERSION
 
 have() { for f in "$@"; do [ -x "$f" ] || return 1; done; }
 
@@ -33,6 +37,17 @@ build_kube() {
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
     -o "$tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
   rm -rf "$kube_dir"; mv "$tmp" "$kube_dir"
+}
+
+build_kubectl() {
+  have "$kubectl_dir/kubectl" && return
+  echo "building kubectl $KUBE_VERSION" >&2
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  local tmp; tmp=$(mktemp -d "$bin/.kubectl.XXXX")
+  (cd "$root/hack/tools/kube" && go build -trimpath \
+    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+    -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl)
+  rm -rf "$kubectl_dir"; mv "$tmp" "$kubectl_dir"
 }
 
 build_etcd() {
@@ -65,6 +80,7 @@ case "${1:-all}" in
   etcd) build_etcd ;;
   kwok) build_kwok ;;
   envtest) link_envtest ;;
+  kubectl) build_kubectl ;;
   all) link_envtest; build_kwok ;;
-  *) echo "usage: $0 [kube|etcd|kwok|envtest|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [kube|etcd|kwok|envtest|kubectl|all]" >&2; exit 2 ;;
 esac
