@@ -12,9 +12,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
+
+// leaderElectionID is the operator's lease, as cmd/main.go names it.
+const leaderElectionID = "extraction-operator.extraction.pybase.io"
 
 const operatorUser = "system:serviceaccount:" + operatorNamespace + ":" + operatorServiceAccount
 
@@ -48,6 +52,11 @@ var _ = Describe("The deployment in config/default", func() {
 		Entry(nil, "yes", "create", "tokenreviews.authentication.k8s.io"),
 		Entry(nil, "yes", "create", "subjectaccessreviews.authorization.k8s.io"),
 		Entry(nil, "yes", "update", "leases.coordination.k8s.io", "-n", operatorNamespace),
+		// Clusters with the OwnerReferencesPermissionEnforcement admission
+		// plugin (OpenShift, hardened clusters) refuse a Pod whose owner
+		// reference sets blockOwnerDeletion unless its creator may update the
+		// owner's finalizers. Pending until config/rbac grants it.
+		PEntry(nil, "yes", "update", "extractionjobs.extraction.pybase.io", "--subresource=finalizers", "-n", "default"),
 		// What it must not: a GitOps tool owns the spec and the annotations.
 		Entry(nil, "no", "update", "extractionjobs.extraction.pybase.io", "-n", "default"),
 		Entry(nil, "no", "patch", "extractionjobs.extraction.pybase.io", "-n", "default"),
@@ -66,6 +75,17 @@ var _ = Describe("The deployment in config/default", func() {
 		Entry(nil, "no", "impersonate", "users"),
 		Entry(nil, "no", "*", "*", "-A"),
 	)
+
+	It("lets the operator hold its leader election lease in its own namespace", func() {
+		lease := &coordinationv1.Lease{}
+		Eventually(func() (string, error) {
+			err := k8s.Get(context.Background(), client.ObjectKey{Namespace: operatorNamespace, Name: leaderElectionID}, lease)
+			if err != nil || lease.Spec.HolderIdentity == nil {
+				return "", err
+			}
+			return *lease.Spec.HolderIdentity, nil
+		}, time.Minute).ShouldNot(BeEmpty())
+	})
 
 	It("has a Deployment whose Pod passes the restricted Pod Security Standard", func() {
 		By("the namespace enforcing restricted")

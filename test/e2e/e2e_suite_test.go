@@ -130,11 +130,9 @@ var _ = BeforeSuite(func() {
 		"--metrics-bind-address=" + metricsAddr,
 		"--health-probe-bind-address=" + probeAddr,
 		"--image-pull-grace-period=3s",
-	}
-	// Leader election needs a namespace, which a process outside the
-	// cluster can only be told by a flag.
-	if help, _ := run(exec.Command(binary, "-h")); strings.Contains(help, "leader-election-namespace") {
-		args = append(args, "--leader-elect", "--leader-election-namespace="+operatorNamespace)
+		// As the Deployment does; outside the cluster the lease's namespace
+		// must be given.
+		"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
 	}
 	operator = startOperator(binary, operatorConfig, filepath.Join(artifacts, "operator.log"), args...)
 	Eventually(func() (int, error) {
