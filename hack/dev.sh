@@ -20,6 +20,8 @@ operator_log=$dev_dir/operator.log
 watch_seconds=${DEV_WATCH_SECONDS:-120}
 KUBECTL=${KUBECTL:-kubectl}
 export KUBECTL
+# kubectl's discovery cache stays out of $HOME.
+export KUBECACHEDIR=${KUBECACHEDIR:-$root/bin/kubectl-cache}
 
 say() { printf '==> %s\n' "$*"; }
 

@@ -23,6 +23,8 @@ KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 KUBECTL=${KUBECTL:-kubectl}
 
 export KWOK_WORKDIR=${KWOK_WORKDIR:-$bin/kwok}
+# kubectl's discovery cache, too, stays out of $HOME.
+export KUBECACHEDIR=${KUBECACHEDIR:-$bin/kubectl-cache}
 export KWOK_KUBE_VERSION=$KUBE_VERSION
 export KWOK_KUBE_APISERVER_BINARY=$bin/kube-$KUBE_VERSION/kube-apiserver
 export KWOK_KUBE_CONTROLLER_MANAGER_BINARY=$bin/kube-$KUBE_VERSION/kube-controller-manager

@@ -89,6 +89,10 @@ var _ = BeforeSuite(func() {
 	artifacts = filepath.Join(root, "bin", "e2e")
 	Expect(os.MkdirAll(artifacts, 0o755)).To(Succeed())
 	kubectlBinary = envOr("KUBECTL", "kubectl")
+	// kubectl's discovery cache stays out of $HOME, for the scripts too.
+	if os.Getenv("KUBECACHEDIR") == "" {
+		Expect(os.Setenv("KUBECACHEDIR", filepath.Join(root, "bin", "kubectl-cache"))).To(Succeed())
+	}
 
 	By("bringing up the kwok cluster")
 	clusterName = envOr("E2E_CLUSTER", "extraction-e2e")
@@ -306,7 +310,8 @@ func createNamespace(name string) {
 	err := k8s.Create(ctx, ns)
 	if apierrors.IsAlreadyExists(err) {
 		// Left over by an earlier run against a kept cluster: start afresh.
-		Expect(k8s.Delete(ctx, ns)).To(Succeed())
+		// (It may be terminating already, which makes Delete answer Conflict.)
+		_ = k8s.Delete(ctx, ns)
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(ns), &corev1.Namespace{}))
 		}).Should(BeTrue(), "namespace %s left over by an earlier run is not going away", name)
