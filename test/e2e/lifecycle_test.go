@@ -124,3 +124,39 @@ var _ = Describe("Deleting a job", Ordered, func() {
 		Eventually(podCount(ns, old.UID), time.Minute).Should(BeZero())
 	})
 })
+
+var _ = Describe("An attempt whose container never starts", Ordered, func() {
+	const ns = "e2e-waiting"
+
+	BeforeAll(func() { createNamespace(ns) })
+	AfterAll(func() { _, _ = kubectl("delete", "namespace", ns, "--wait=false") })
+
+	It("fails at once for an invalid image name, permanently", func() {
+		applyYAML(ns, simulatedJob("invalid-image", "", map[string]string{
+			"sim.extraction.pybase.io/waiting-reason":  "InvalidImageName",
+			"sim.extraction.pybase.io/waiting-message": `couldn't parse image name "Extractor:Latest"`,
+		}))
+		kubectlOK("wait", "-n", ns, "--for=condition=Failed", "extractionjob/invalid-image", "--timeout=2m")
+		job, err := getJob(ns, "invalid-image")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(job.Status.Message).To(HavePrefix("Permanent error: " + ejv1.ErrorTypeInvalidImageName + ": "))
+		Expect(job.Status.RetryCount).To(BeZero())
+	})
+
+	It("fails as retryable after the image pull grace period, and runs out of retries", func() {
+		// The suite runs the operator with --image-pull-grace-period=3s.
+		applyYAML(ns, simulatedJob("pull-error", `    maxRetries: 1
+    backoff:
+      base: 1s
+`, map[string]string{
+			"sim.extraction.pybase.io/waiting-reason":  "ErrImagePull",
+			"sim.extraction.pybase.io/waiting-message": "registry.example.com: connection refused",
+		}))
+		kubectlOK("wait", "-n", ns, "--for=condition=Failed", "extractionjob/pull-error", "--timeout=2m")
+		job, err := getJob(ns, "pull-error")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(job.Status.Message).To(HavePrefix("Max retries (1) exceeded. Last error: " + ejv1.ErrorTypeImagePull + ": "))
+		Expect(job.Status.Attempt).To(Equal(int32(2)))
+		Eventually(podCount(ns, job.UID), time.Minute).Should(BeZero(), "the stuck attempts' Pods are still there")
+	})
+})
