@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,15 +18,14 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
 // +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -43,7 +43,18 @@ type ExtractionJobReconciler struct {
 	// ImagePullGracePeriod is how long an attempt may wait for its image or
 	// its container configuration (a missing Secret, say) before it fails.
 	ImagePullGracePeriod time.Duration
+
+	// replacedVersions maps a job's UID to the resourceVersion that the
+	// operator's latest status write replaced. While the cache still shows
+	// that version, a reconcile would act on the state before the write (and
+	// create a Pod twice, or lose a race); it waits instead for the watch
+	// event of its own write, which triggers the next reconcile.
+	replacedVersions sync.Map
 }
+
+// conflictRetryDelay is how soon a reconcile whose status write lost a race
+// runs again; the cache has usually seen the other write by then.
+const conflictRetryDelay = 100 * time.Millisecond
 
 // attemptScope is one reconcile's view of a job: the time it acts on, and
 // what it announces (events, metrics) once its status write has succeeded, so
@@ -87,13 +98,24 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	if !job.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the job's Pods with it.
+		r.replacedVersions.Delete(job.UID)
+		return ctrl.Result{}, nil
+	}
+	if r.cacheBehindOwnWrite(job) {
 		return ctrl.Result{}, nil
 	}
 
 	s := &attemptScope{job: job, now: r.Clock.Now(), recorder: r.Recorder}
 	original := job.DeepCopy()
 	defer func() {
-		err = errors.Join(err, r.patchStatus(ctx, original, s, err == nil))
+		patchErr := r.patchStatus(ctx, original, s, err == nil)
+		if apierrors.IsConflict(patchErr) {
+			// Someone else wrote the job since it was read: decide again on the new version.
+			ctrl.LoggerFrom(ctx).V(1).Info("status write conflicted; reconciling again")
+			result, err = ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
+			return
+		}
+		err = errors.Join(err, patchErr)
 		if err == nil {
 			for _, announce := range s.afterWrite {
 				announce()
@@ -136,7 +158,22 @@ func (r *ExtractionJobReconciler) patchStatus(ctx context.Context, original *ejv
 	if err := r.Status().Patch(ctx, job, patch); err != nil {
 		return fmt.Errorf("patching status of ExtractionJob %s/%s: %w", job.Namespace, job.Name, err)
 	}
+	r.replacedVersions.Store(job.UID, original.ResourceVersion)
 	return nil
+}
+
+// cacheBehindOwnWrite reports whether the cached job is still the version
+// that the operator's latest status write replaced.
+func (r *ExtractionJobReconciler) cacheBehindOwnWrite(job *ejv1.ExtractionJob) bool {
+	replaced, ok := r.replacedVersions.Load(job.UID)
+	if !ok {
+		return false
+	}
+	if replaced == job.ResourceVersion {
+		return true
+	}
+	r.replacedVersions.Delete(job.UID)
+	return false
 }
 
 // handleRetryRequest restarts a Failed or Cancelled job when the retry
@@ -511,12 +548,12 @@ func ptrTime(t time.Time) *metav1.Time {
 	return &mt
 }
 
-// SetupWithManager registers the reconciler. Status-only updates of a job are
-// its own writes and need no reconcile.
+// SetupWithManager registers the reconciler. Every update of a job triggers
+// a reconcile, the operator's own status writes included: that is how a
+// reconcile that found the cache behind its last write is resumed.
 func (r *ExtractionJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&ejv1.ExtractionJob{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&ejv1.ExtractionJob{}).
 		Owns(&corev1.Pod{}).
 		Named("extractionjob").
 		Complete(r)

@@ -55,8 +55,8 @@ var _ = Describe("The deployment in config/default", func() {
 		// Clusters with the OwnerReferencesPermissionEnforcement admission
 		// plugin (OpenShift, hardened clusters) refuse a Pod whose owner
 		// reference sets blockOwnerDeletion unless its creator may update the
-		// owner's finalizers. Pending until config/rbac grants it.
-		PEntry(nil, "yes", "update", "extractionjobs.extraction.pybase.io", "--subresource=finalizers", "-n", "default"),
+		// owner's finalizers.
+		Entry(nil, "yes", "update", "extractionjobs.extraction.pybase.io", "--subresource=finalizers", "-n", "default"),
 		// What it must not: a GitOps tool owns the spec and the annotations.
 		Entry(nil, "no", "update", "extractionjobs.extraction.pybase.io", "-n", "default"),
 		Entry(nil, "no", "patch", "extractionjobs.extraction.pybase.io", "-n", "default"),
