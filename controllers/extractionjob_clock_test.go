@@ -51,6 +51,14 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		setPodFailed(ctx, pod, 1, "Werk24Timeout: the drawing service did not answer")
 	}
 
+	rollBackStatus := func() {
+		GinkgoHelper()
+		By("rolling the status back as if the operator crashed before writing it")
+		lost := getJob(Default, ctx, job)
+		lost.Status = ejv1.ExtractionJobStatus{}
+		Expect(k8sClient.Status().Update(ctx, lost)).To(Succeed())
+	}
+
 	BeforeEach(func() {
 		ctx = context.Background()
 		fakeClock = clocktesting.NewFakeClock(start)
@@ -128,16 +136,59 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 
 	It("adopts the Pod of an attempt whose status write was lost", func() {
 		reconcile()
-		By("rolling the status back as if the operator crashed before writing it")
-		lost := getJob(Default, ctx, job)
-		lost.Status = ejv1.ExtractionJobStatus{}
-		Expect(k8sClient.Status().Update(ctx, lost)).To(Succeed())
+		rollBackStatus()
 
 		reconcile()
 		current := getJob(Default, ctx, job)
 		Expect(current.Status.Attempt).To(BeEquivalentTo(1))
 		Expect(current.Status.PodName).To(Equal(podName(current, 1)))
 		Expect(attemptPods(Default, ctx, job)).To(HaveLen(1))
+	})
+
+	It("records the outcome of an adopted Pod that finished while nobody watched", func() {
+		reconcile()
+		pod := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: podName(job, 1)}, pod)).To(Succeed())
+		rollBackStatus()
+		setPodSucceeded(ctx, pod, `{"pages":2}`)
+
+		reconcile()
+		done := getJob(Default, ctx, job)
+		Expect(done.Status.Phase).To(Equal(ejv1.PhaseSucceeded))
+		Expect(string(done.Status.Result.Raw)).To(Equal(`{"pages":2}`))
+		Expect(attemptPods(Default, ctx, job)).To(HaveLen(1))
+	})
+
+	It("stops an attempt whose start was never recorded when the job is cancelled", func() {
+		reconcile()
+		rollBackStatus()
+		current := getJob(Default, ctx, job)
+		current.Spec.Cancel = true
+		Expect(k8sClient.Update(ctx, current)).To(Succeed())
+
+		reconcile()
+		cancelled := getJob(Default, ctx, job)
+		Expect(cancelled.Status.Phase).To(Equal(ejv1.PhaseCancelled))
+		Expect(cancelled.Status.Attempts).To(HaveLen(1))
+		Expect(cancelled.Status.Attempts[0].Outcome).To(Equal(ejv1.OutcomeCancelled))
+		Eventually(func(g Gomega) {
+			g.Expect(attemptPods(g, ctx, job)).To(BeEmpty())
+		}).Should(Succeed(), "the Pod is deleted and released")
+	})
+
+	It("keeps a finished attempt's Pod until its outcome is recorded, then releases it", func() {
+		reconcile()
+		pod := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: podName(job, 1)}, pod)).To(Succeed())
+		Expect(pod.Finalizers).To(ContainElement(ejv1.AttemptTrackingFinalizer))
+		setPodSucceeded(ctx, pod, "")
+		By("someone deleting the finished Pod before the operator read it")
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed(), "the finalizer keeps it")
+
+		reconcile()
+		Expect(getJob(Default, ctx, job).Status.Phase).To(Equal(ejv1.PhaseSucceeded), "the work is not run again")
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod))).To(BeTrue())
 	})
 
 	It("refuses a decision taken on a stale copy of the job", func() {

@@ -26,7 +26,7 @@ import (
 // +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // ExtractionJobReconciler runs each ExtractionJob's attempts and retries.
@@ -120,6 +120,7 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			for _, announce := range s.afterWrite {
 				announce()
 			}
+			err = r.releaseRecordedPods(ctx, s)
 		}
 	}()
 
@@ -219,6 +220,9 @@ func (r *ExtractionJobReconciler) reconcileCancel(ctx context.Context, s *attemp
 		}
 		return nil
 	}
+	if err := r.adoptUnrecordedAttempt(ctx, s); err != nil {
+		return err
+	}
 	if attemptInFlight(job) {
 		pod, err := r.currentPod(ctx, job)
 		if err != nil {
@@ -269,76 +273,134 @@ func (r *ExtractionJobReconciler) reconcileTTL(ctx context.Context, s *attemptSc
 // follows the current attempt's Pod.
 func (r *ExtractionJobReconciler) reconcileAttempt(ctx context.Context, s *attemptScope) (ctrl.Result, error) {
 	job := s.job
-	switch job.Status.Phase {
-	case "":
+	switch {
+	case job.Status.Phase == "":
 		job.Status.Phase = ejv1.PhasePending
 		job.Status.StartTime = ptrTime(s.now)
-		return ctrl.Result{}, r.startAttempt(ctx, s)
-	case ejv1.PhaseRetrying:
+	case job.Status.Phase == ejv1.PhaseRetrying:
 		if job.Status.NextRetryAt != nil && job.Status.NextRetryAt.After(s.now) {
 			return ctrl.Result{RequeueAfter: job.Status.NextRetryAt.Sub(s.now)}, nil
 		}
-		return ctrl.Result{}, r.startAttempt(ctx, s)
-	default:
-		if job.Status.PodName == "" {
-			return ctrl.Result{}, r.startAttempt(ctx, s)
-		}
+	case job.Status.PodName != "":
 		return r.followAttempt(ctx, s)
 	}
+	adopted, err := r.startAttempt(ctx, s)
+	if err != nil || !adopted {
+		return ctrl.Result{}, err
+	}
+	// The adopted Pod may have run, or even finished, while nobody watched.
+	return r.followAttempt(ctx, s)
 }
 
 // startAttempt creates the next attempt's Pod. Its name is fixed by the job
 // and the attempt number, so after a crash between the create and the status
-// write the operator finds the same Pod instead of starting a second one.
-func (r *ExtractionJobReconciler) startAttempt(ctx context.Context, s *attemptScope) error {
+// write the operator finds the same Pod instead of starting a second one, and
+// adopts it.
+func (r *ExtractionJobReconciler) startAttempt(ctx context.Context, s *attemptScope) (adopted bool, err error) {
 	job := s.job
 	image := r.Images.For(job.Spec.Format)
 	if image == "" {
-		return fmt.Errorf("no extractor image is configured for format %q: set --extractor-image", job.Spec.Format)
+		return false, fmt.Errorf("no extractor image is configured for format %q: set --extractor-image", job.Spec.Format)
 	}
 	attempt := job.Status.Attempt + 1
 	pod, err := attemptPod(job, attempt, image)
 	if err != nil {
-		return err
+		return false, err
 	}
 	switch err := r.Create(ctx, pod); {
 	case apierrors.IsAlreadyExists(err):
+		// An earlier reconcile created the Pod and lost its status write.
 		existing, getErr := r.podByName(ctx, job.Namespace, pod.Name)
 		if getErr != nil {
-			return getErr
+			return false, getErr
 		}
 		if existing == nil || !metav1.IsControlledBy(existing, job) {
-			return fmt.Errorf("pod %s/%s exists but does not belong to this job", pod.Namespace, pod.Name)
+			return false, fmt.Errorf("pod %s/%s exists but does not belong to this job", pod.Namespace, pod.Name)
 		}
-		pod = existing
+		recordAttemptStarted(s, existing, attempt, existing.CreationTimestamp.Time)
+		return true, nil
 	case apierrors.IsInvalid(err):
 		// The API server will refuse this Pod every time: retrying cannot help.
 		job.Status.Attempt = attempt
 		failure := ejv1.Failure{ErrorType: ejv1.ErrorTypeInvalidPodSpec, Class: ejv1.ClassPermanent, Message: cleanText(err.Error())}
 		job.Status.LastFailure = &failure
 		r.finish(s, ejv1.PhaseFailed, fmt.Sprintf("Permanent error: %s: %s", failure.ErrorType, failure.Message))
-		return nil
+		return false, nil
 	case err != nil:
 		// Emitted now: the reconcile fails, so its queued events are dropped.
 		r.Recorder.Eventf(job, nil, corev1.EventTypeWarning, ejv1.ReasonPodCreateFailed, ejv1.ReasonPodCreateFailed,
 			"Creating the Pod of attempt %d failed: %s", attempt, cleanText(err.Error()))
-		return fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		return false, fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 
 	if due := job.Status.NextRetryAt; due != nil {
 		lateness := s.now.Sub(due.Time).Seconds()
 		s.observe(func() { retryLateness.Observe(lateness) })
 	}
+	recordAttemptStarted(s, pod, attempt, s.now)
+	return false, nil
+}
+
+// recordAttemptStarted makes the Pod the job's current attempt.
+func recordAttemptStarted(s *attemptScope, pod *corev1.Pod, attempt int32, started time.Time) {
+	job := s.job
 	job.Status.Attempt = attempt
 	job.Status.PodName = pod.Name
 	job.Status.Phase = ejv1.PhasePending
 	job.Status.NextRetryAt = nil
 	job.Status.Message = fmt.Sprintf("Attempt %d is waiting for Pod %s to start.", attempt, pod.Name)
 	job.Status.Attempts = appendAttemptRecord(job.Status.Attempts, ejv1.AttemptRecord{
-		Attempt: attempt, PodName: pod.Name, StartTime: metav1.NewTime(s.now), Outcome: ejv1.OutcomeRunning,
+		Attempt: attempt, PodName: pod.Name, StartTime: metav1.NewTime(started), Outcome: ejv1.OutcomeRunning,
 	})
 	s.podEvent(pod, corev1.EventTypeNormal, ejv1.ReasonAttemptStarted, "Started attempt %d in Pod %s.", attempt, pod.Name)
+}
+
+// adoptUnrecordedAttempt finds the Pod of the next attempt, which exists when
+// an earlier reconcile created it and then lost its status write, and makes
+// it the current attempt, so that a cancel stops it and nothing runs unseen.
+func (r *ExtractionJobReconciler) adoptUnrecordedAttempt(ctx context.Context, s *attemptScope) error {
+	job := s.job
+	attempt := job.Status.Attempt + 1
+	name := podName(job, attempt)
+	pod := &corev1.Pod{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: name}, pod)
+	if apierrors.IsNotFound(err) {
+		if pod, err = r.podByName(ctx, job.Namespace, name); err != nil || pod == nil {
+			return err
+		}
+	} else if err != nil {
+		return fmt.Errorf("reading pod %s/%s: %w", job.Namespace, name, err)
+	}
+	if metav1.IsControlledBy(pod, job) {
+		recordAttemptStarted(s, pod, attempt, pod.CreationTimestamp.Time)
+	}
 	return nil
+}
+
+// releaseRecordedPods releases the Pods of the job's recorded attempts, now
+// that the status holding their outcomes is written. Pods are looked up by
+// name in the cache: no list, and no API call unless a release is due.
+func (r *ExtractionJobReconciler) releaseRecordedPods(ctx context.Context, s *attemptScope) error {
+	if s.deleted {
+		return nil
+	}
+	job := s.job
+	var errs []error
+	for _, record := range job.Status.Attempts {
+		if record.FinishTime == nil {
+			continue
+		}
+		pod := &corev1.Pod{}
+		err := r.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: record.PodName}, pod)
+		if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(pod, job)) {
+			continue
+		}
+		if err == nil {
+			err = releasePod(ctx, r.Client, pod)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // followAttempt records what the current attempt's Pod did.
@@ -548,13 +610,21 @@ func ptrTime(t time.Time) *metav1.Time {
 	return &mt
 }
 
-// SetupWithManager registers the reconciler. Every update of a job triggers
-// a reconcile, the operator's own status writes included: that is how a
-// reconcile that found the cache behind its last write is resumed.
+// SetupWithManager registers the reconciler, and the one that releases the
+// Pods of deleted jobs. Every update of a job triggers a reconcile, the
+// operator's own status writes included: that is how a reconcile that found
+// the cache behind its last write is resumed.
 func (r *ExtractionJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	err := ctrl.NewControllerManagedBy(mgr).
 		For(&ejv1.ExtractionJob{}).
 		Owns(&corev1.Pod{}).
 		Named("extractionjob").
 		Complete(r)
+	if err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&corev1.Pod{}).
+		Named("attemptpod").
+		Complete(&orphanedPodReconciler{Client: r.Client, APIReader: r.APIReader})
 }

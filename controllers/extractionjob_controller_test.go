@@ -390,6 +390,21 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		})
 	})
 
+	It("releases the Pods of a deleted job so the garbage collector can remove them", func() {
+		job := newJob(namespace, "deleted-job")
+		Expect(k8sClient.Create(ctx, job)).To(Succeed())
+		pod := waitForAttemptPod(ctx, job, 1)
+		setPodRunning(ctx, pod)
+		waitForPhase(ctx, job, ejv1.PhaseRunning)
+
+		Expect(k8sClient.Delete(ctx, job)).To(Succeed())
+		By("playing the garbage collector, which envtest lacks")
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}))
+		}).Should(BeTrue(), "the tracking finalizer is released")
+	})
+
 	It("deletes nothing and writes nothing for a job that finished before the operator restarted", func() {
 		job := newJob(namespace, "finished-before-restart")
 		Expect(k8sClient.Create(ctx, job)).To(Succeed())

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -10,8 +11,11 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -90,6 +94,7 @@ func attemptPod(job *ejv1.ExtractionJob, attempt int32, image string) (*corev1.P
 			Namespace:   job.Namespace,
 			Labels:      labels,
 			Annotations: annotations,
+			Finalizers:  []string{ejv1.AttemptTrackingFinalizer},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job,
 				ejv1.GroupVersion.WithKind("ExtractionJob"))},
 		},
@@ -114,4 +119,19 @@ func attemptPod(job *ejv1.ExtractionJob, attempt int32, image string) (*corev1.P
 		pod.Spec.ActiveDeadlineSeconds = ptr.To(int64(math.Ceil(timeout.Seconds())))
 	}
 	return pod, nil
+}
+
+// releasePod removes the tracking finalizer from an attempt's Pod once its
+// outcome is recorded or can no longer be. The optimistic lock keeps other
+// finalizers that someone added meanwhile.
+func releasePod(ctx context.Context, c client.Client, pod *corev1.Pod) error {
+	if !controllerutil.ContainsFinalizer(pod, ejv1.AttemptTrackingFinalizer) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(pod.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(pod, ejv1.AttemptTrackingFinalizer)
+	if err := c.Patch(ctx, pod, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
 }

@@ -14,6 +14,14 @@ const (
 
 	// AttemptLabel on a Pod holds the attempt number it runs.
 	AttemptLabel = "extraction.pybase.io/attempt"
+
+	// AttemptTrackingFinalizer keeps an attempt's Pod, and with it the
+	// attempt's outcome, until the operator has recorded that outcome in the
+	// job's status, as batch/v1 Jobs do with batch.kubernetes.io/job-tracking.
+	// Without it, a Pod that finished and was deleted while the operator was
+	// down would be indistinguishable from one deleted mid-run, and a finished
+	// extraction would run again.
+	AttemptTrackingFinalizer = "extraction.pybase.io/attempt-tracking"
 )
 
 // Condition types. Complete and Failed are those of batch/v1 Jobs; Ready,

@@ -48,6 +48,8 @@ var _ = Describe("The deployment in config/default", func() {
 		Entry(nil, "yes", "create", "pods", "-n", "default"),
 		Entry(nil, "yes", "delete", "pods", "-n", "default"),
 		Entry(nil, "yes", "watch", "pods", "-A"),
+		// Patch removes the attempt-tracking finalizer once an outcome is recorded.
+		Entry(nil, "yes", "patch", "pods", "-n", "default"),
 		Entry(nil, "yes", "create", "events.events.k8s.io", "-n", "default"),
 		Entry(nil, "yes", "create", "tokenreviews.authentication.k8s.io"),
 		Entry(nil, "yes", "create", "subjectaccessreviews.authorization.k8s.io"),
@@ -61,7 +63,6 @@ var _ = Describe("The deployment in config/default", func() {
 		Entry(nil, "no", "update", "extractionjobs.extraction.pybase.io", "-n", "default"),
 		Entry(nil, "no", "patch", "extractionjobs.extraction.pybase.io", "-n", "default"),
 		Entry(nil, "no", "create", "extractionjobs.extraction.pybase.io", "-n", "default"),
-		Entry(nil, "no", "patch", "pods", "-n", "default"),
 		Entry(nil, "no", "update", "pods", "-n", "default"),
 		Entry(nil, "no", "create", "pods", "--subresource=exec", "-n", "default"),
 		Entry(nil, "no", "get", "secrets", "-n", "default"),
