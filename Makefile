@@ -51,12 +51,17 @@ envtest-assets:
 test: vet envtest-assets ## Build what the tests need and run every test.
 	go test ./... -count=1
 	$(MAKE) test-e2e
+	$(MAKE) test-chaos-short
 
 ##@ Build and run
 
 .PHONY: build
 build: ## Build the operator binary into bin/manager.
 	go build -o $(BIN)/manager ./cmd
+
+.PHONY: kubectl-plugin
+kubectl-plugin: ## Build the kubectl plugin into bin/kubectl-extraction (put bin/ on PATH: `kubectl extraction ...`).
+	go build -o $(BIN)/kubectl-extraction ./cmd/kubectl-extraction
 
 .PHONY: run
 run: manifests install ## Run the operator against the current kubeconfig's cluster.
@@ -108,3 +113,15 @@ test-e2e: kubectl ## End-to-end tests on a KWOK cluster of their own, deleted af
 	go vet -tags e2e ./test/e2e
 	@status=0; E2E_CLUSTER=$(E2E_CLUSTER) go test -tags e2e ./test/e2e -count=1 -timeout 30m -v -ginkgo.v || status=$$?; \
 	hack/kwok-cluster.sh down $(E2E_CLUSTER); exit $$status
+
+##@ Chaos
+
+.PHONY: test-chaos-short
+test-chaos-short: envtest-assets ## Faults, short (~3-4 min): 100 jobs, 5 operator SIGKILLs, 1 kube-apiserver restart, leader failover, 20 % failed writes, deletions.
+	go vet -tags chaos ./test/chaos
+	CHAOS_PROFILE=short go test -tags chaos ./test/chaos -count=1 -timeout 20m -v
+
+.PHONY: test-chaos
+test-chaos: envtest-assets ## Faults, long: 1,000 jobs, 24 operator SIGKILLs, 2 kube-apiserver restarts, 2 leader failovers, failed writes, deletions (flock-serialised).
+	go vet -tags chaos ./test/chaos
+	flock /tmp/extraction-heavy.lock env CHAOS_PROFILE=long go test -tags chaos ./test/chaos -count=1 -timeout 120m -v
