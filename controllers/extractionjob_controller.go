@@ -107,22 +107,7 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 	s := &attemptScope{job: job, now: r.Clock.Now(), recorder: r.Recorder}
 	original := job.DeepCopy()
-	defer func() {
-		patchErr := r.patchStatus(ctx, original, s, err == nil)
-		if apierrors.IsConflict(patchErr) {
-			// Someone else wrote the job since it was read: decide again on the new version.
-			ctrl.LoggerFrom(ctx).V(1).Info("status write conflicted; reconciling again")
-			result, err = ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
-			return
-		}
-		err = errors.Join(err, patchErr)
-		if err == nil {
-			for _, announce := range s.afterWrite {
-				announce()
-			}
-			err = r.releaseRecordedPods(ctx, s)
-		}
-	}()
+	defer func() { result, err = r.finishReconcile(ctx, original, s, result, err) }()
 
 	r.handleRetryRequest(s)
 	if job.Spec.Cancel {
@@ -137,6 +122,25 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}
 	return r.reconcileTTL(ctx, s)
+}
+
+// finishReconcile writes the status, then announces what the reconcile did
+// and releases the Pods whose outcomes the status now holds.
+func (r *ExtractionJobReconciler) finishReconcile(ctx context.Context, original *ejv1.ExtractionJob, s *attemptScope,
+	result ctrl.Result, err error) (ctrl.Result, error) {
+	patchErr := r.patchStatus(ctx, original, s, err == nil)
+	if apierrors.IsConflict(patchErr) {
+		// Someone else wrote the job since it was read: decide again on the new version.
+		ctrl.LoggerFrom(ctx).V(1).Info("status write conflicted; reconciling again")
+		return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
+	}
+	if err = errors.Join(err, patchErr); err != nil {
+		return result, err
+	}
+	for _, announce := range s.afterWrite {
+		announce()
+	}
+	return result, r.releaseRecordedPods(ctx, s)
 }
 
 // patchStatus writes the status once per reconcile, only when it changed,
