@@ -114,6 +114,13 @@ test-e2e: kubectl ## End-to-end tests on a KWOK cluster of their own, deleted af
 	@status=0; E2E_CLUSTER=$(E2E_CLUSTER) go test -tags e2e ./test/e2e -count=1 -timeout 30m -v -ginkgo.v || status=$$?; \
 	hack/kwok-cluster.sh down $(E2E_CLUSTER); exit $$status
 
+##@ Benchmark
+
+.PHONY: bench
+bench: ## Operator vs batch/v1 Job controller vs API ceiling on fresh local API servers (minutes; BENCH_* variables, see test/bench/settings.go).
+	hack/build-tools.sh envtest
+	go run ./test/bench -kube-version=$(KUBE_VERSION) $(BENCH_FLAGS)
+
 ##@ Chaos
 
 .PHONY: test-chaos-short

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/controllers"
+)
+
+// CacheCost is what the operator's informer caches cost per object, measured
+// inside the harness with the operator's own cache options, so that a heap
+// profile can show where the operator's memory goes: the operator binary
+// itself has no pprof endpoint.
+type CacheCost struct {
+	Jobs int `json:"jobs"`
+	Pods int `json:"pods"`
+	// HeapPerJob and HeapPerPod are the live Go heap each cached object adds.
+	HeapPerJob float64 `json:"heapBytesPerJob"`
+	HeapPerPod float64 `json:"heapBytesPerPod"`
+	// HeapPerPodWithoutSpec is what a cached Pod would cost if the cache's
+	// transform also dropped the Pod's spec, which the operator never reads
+	// from cached Pods.
+	HeapPerPodWithoutSpec float64 `json:"heapBytesPerPodWithoutSpec"`
+	// JSONPerJob and JSONPerPod are the average size of the cached objects as JSON.
+	JSONPerJob float64 `json:"jsonBytesPerJob"`
+	JSONPerPod float64 `json:"jsonBytesPerPod"`
+	// JSONPerField splits the cached objects' JSON size by top-level part.
+	JSONPerField map[string]float64 `json:"jsonBytesPerField"`
+	Profile      string             `json:"heapProfile"`
+}
+
+// measureCacheCost stops the harness's own watches, so their objects are
+// freed, then fills one cache per type with controllers.CacheOptions() and
+// measures the live heap each adds. A heap profile of the filled caches is
+// written next to the run's logs.
+func measureCacheCost(ctx context.Context, r *Run) (*CacheCost, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the measuring caches
+	r.stopHarness()
+	cost := &CacheCost{JSONPerField: map[string]float64{}}
+
+	jobs, added, err := filledCache(ctx, r, &ejv1.ExtractionJob{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	jobList := &ejv1.ExtractionJobList{}
+	if err := jobs.List(ctx, jobList); err != nil {
+		return nil, err
+	}
+	cost.Jobs = len(jobList.Items)
+	cost.HeapPerJob = per(added, cost.Jobs)
+	for i := range jobList.Items {
+		cost.JSONPerJob += jsonSize(&jobList.Items[i], "job", cost.JSONPerField)
+	}
+
+	pods, added, err := filledCache(ctx, r, &corev1.Pod{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	podList := &corev1.PodList{}
+	if err := pods.List(ctx, podList); err != nil {
+		return nil, err
+	}
+	cost.Pods = len(podList.Items)
+	cost.HeapPerPod = per(added, cost.Pods)
+	for i := range podList.Items {
+		cost.JSONPerPod += jsonSize(&podList.Items[i], "pod", cost.JSONPerField)
+	}
+	cost.JSONPerJob, cost.JSONPerPod = per(cost.JSONPerJob, cost.Jobs), per(cost.JSONPerPod, cost.Pods)
+	for k, v := range cost.JSONPerField {
+		n := cost.Jobs
+		if strings.HasPrefix(k, "pod.") {
+			n = cost.Pods
+		}
+		cost.JSONPerField[k] = per(v, n)
+	}
+
+	cost.Profile = filepath.Join(r.Dir, "operator-caches.heap.pprof")
+	if err := writeHeapProfile(cost.Profile); err != nil {
+		return nil, err
+	}
+	runtime.KeepAlive(jobs)
+	runtime.KeepAlive(pods)
+
+	withoutSpec := func(pod *corev1.Pod) { pod.Spec = corev1.PodSpec{} }
+	_, added, err = filledCache(ctx, r, &corev1.Pod{}, withoutSpec)
+	if err != nil {
+		return nil, err
+	}
+	cost.HeapPerPodWithoutSpec = per(added, cost.Pods)
+	return cost, nil
+}
+
+// filledCache starts a cache of one type with the operator's cache options,
+// plus an optional change to each cached Pod, and returns it once synced
+// with the live heap it added.
+func filledCache(ctx context.Context, r *Run, obj client.Object, podChange func(*corev1.Pod)) (cache.Cache, float64, error) {
+	base := liveHeap()
+	opts := controllers.CacheOptions()
+	opts.Scheme = scheme
+	opts.DefaultNamespaces = map[string]cache.Config{benchNamespace: {}}
+	if podChange != nil {
+		transform := opts.DefaultTransform
+		opts.DefaultTransform = func(in any) (any, error) {
+			out, err := transform(in)
+			if pod, ok := out.(*corev1.Pod); ok {
+				podChange(pod)
+			}
+			return out, err
+		}
+	}
+	c, err := cache.New(r.Cluster.Admin, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := c.GetInformer(ctx, obj); err != nil {
+		return nil, 0, err
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return nil, 0, errors.New("the measuring cache did not sync")
+	}
+	return c, float64(int64(liveHeap()) - int64(base)), nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
+}
+
+// liveHeap is the heap still in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// jsonSize is an object's JSON size; it adds the size of each top-level
+// part (metadata, spec, status and their fields) to parts.
+func jsonSize(obj any, kind string, parts map[string]float64) float64 {
+	raw, _ := json.Marshal(obj)
+	var top map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &top)
+	for k, v := range top {
+		parts[kind+"."+k] += float64(len(v))
+		if k != "status" && k != "spec" && k != "metadata" {
+			continue
+		}
+		var sub map[string]json.RawMessage
+		if json.Unmarshal(v, &sub) == nil {
+			for sk, sv := range sub {
+				parts[kind+"."+k+"."+sk] += float64(len(sv))
+			}
+		}
+	}
+	return float64(len(raw))
+}
+
+func per(v float64, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return v / float64(n)
+}

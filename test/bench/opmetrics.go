@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// OperatorView is what the operator's own metrics say about a run, to tell
+// time spent waiting in its work queue from time spent in reconciles (that
+// is, mostly waiting for the API server). Quantiles are bucket upper bounds.
+type OperatorView struct {
+	Reconciles      float64 `json:"reconciles"`
+	ReconcileErrors float64 `json:"reconcileErrors"`
+	ReconcileMeanMs float64 `json:"reconcileMeanMs"`
+	ReconcileP99Ms  float64 `json:"reconcileP99MsAtMost"`
+	QueueWaitMeanMs float64 `json:"queueWaitMeanMs"`
+	QueueWaitP99Ms  float64 `json:"queueWaitP99MsAtMost"`
+	// RetryLatenessP99Ms is the operator's own extractionjob_retry_lateness_seconds:
+	// Pod create call minus nextRetryAt, by the operator's clock.
+	RetryLatenessP99Ms float64 `json:"retryLatenessP99MsAtMost"`
+}
+
+func (o *operatorSide) view(ctx context.Context) (*OperatorView, error) {
+	return scrapeOperatorView(ctx, "http://"+o.metricsAddr+"/metrics", "extractionjob")
+}
+
+// scrapeOperatorView reads the metrics of the named controller.
+func scrapeOperatorView(ctx context.Context, url, controller string) (*OperatorView, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	families, err := parseFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return operatorView(families, controller)
+}
+
+func operatorView(families map[string]*dto.MetricFamily, controller string) (*OperatorView, error) {
+	ours := func(m *dto.Metric) bool {
+		for _, l := range m.GetLabel() {
+			if (l.GetName() == "controller" || l.GetName() == "name") && l.GetValue() == controller {
+				return true
+			}
+		}
+		return false
+	}
+	v := &OperatorView{}
+	for _, m := range families["controller_runtime_reconcile_total"].GetMetric() {
+		if !ours(m) {
+			continue
+		}
+		v.Reconciles += m.GetCounter().GetValue()
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "result" && l.GetValue() == "error" {
+				v.ReconcileErrors += m.GetCounter().GetValue()
+			}
+		}
+	}
+	hist := func(name string, filter bool) *dto.Histogram {
+		for _, m := range families[name].GetMetric() {
+			if !filter || ours(m) {
+				return m.GetHistogram()
+			}
+		}
+		return nil
+	}
+	h := hist("controller_runtime_reconcile_time_seconds", true)
+	if h == nil {
+		return nil, fmt.Errorf("the operator exports no controller_runtime_reconcile_time_seconds")
+	}
+	v.ReconcileMeanMs, v.ReconcileP99Ms = histMean(h)*1000, histQuantile(h, 0.99)*1000
+	if h := hist("workqueue_queue_duration_seconds", true); h != nil {
+		v.QueueWaitMeanMs, v.QueueWaitP99Ms = histMean(h)*1000, histQuantile(h, 0.99)*1000
+	}
+	if h := hist("extractionjob_retry_lateness_seconds", false); h != nil {
+		v.RetryLatenessP99Ms = histQuantile(h, 0.99) * 1000
+	}
+	return v, nil
+}
+
+func histMean(h *dto.Histogram) float64 {
+	if h.GetSampleCount() == 0 {
+		return 0
+	}
+	return h.GetSampleSum() / float64(h.GetSampleCount())
+}
+
+// histQuantile is the upper bound of the first bucket that holds the q
+// quantile: the quantile is at most that. Beyond the last bound it is +Inf.
+func histQuantile(h *dto.Histogram, q float64) float64 {
+	count := h.GetSampleCount()
+	if count == 0 {
+		return 0
+	}
+	want := q * float64(count)
+	for _, b := range h.GetBucket() {
+		if float64(b.GetCumulativeCount()) >= want {
+			return b.GetUpperBound()
+		}
+	}
+	return math.Inf(1)
+}

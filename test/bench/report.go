@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Report is everything one `make bench` measured, as written to bench.json.
+type Report struct {
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	Machine    Machine   `json:"machine"`
+	Versions   Versions  `json:"versions"`
+	Settings   *Settings `json:"settings"`
+	Command    string    `json:"command"`
+	LoadAvgBeg string    `json:"loadAvgAtStart"`
+	LoadAvgEnd string    `json:"loadAvgAtEnd"`
+	Results    []*Result `json:"results"`
+}
+
+type Machine struct {
+	CPUs     int    `json:"cpus"`
+	Model    string `json:"model"`
+	MemoryKB string `json:"memTotal"`
+	Kernel   string `json:"kernel"`
+}
+
+type Versions struct {
+	Go         string `json:"go"`
+	Kubernetes string `json:"kubernetes"`
+	Etcd       string `json:"etcd"`
+	Operator   string `json:"operatorCommit"`
+}
+
+func newReport(s *Settings) *Report {
+	r := &Report{Started: time.Now(), Settings: s, Command: strings.TrimSpace("go run ./test/bench " + strings.Join(os.Args[1:], " ")), LoadAvgBeg: loadAvg()}
+	r.Machine.CPUs = runtime.NumCPU()
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		r.Machine.Model = procField(string(raw), "model name")
+	}
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		r.Machine.MemoryKB = procField(string(raw), "MemTotal")
+	}
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		r.Machine.Kernel = strings.TrimSpace(string(raw))
+	}
+	r.Versions.Go = runtime.Version()
+	r.Versions.Kubernetes = firstLine(output(filepath.Join(s.KubeBinDir, "kube-controller-manager"), "--version"))
+	r.Versions.Etcd = firstLine(output(filepath.Join(s.AssetsDir, "etcd"), "--version"))
+	commit := strings.TrimSpace(output("git", "-C", s.Root, "rev-parse", "--short", "HEAD"))
+	if dirty := output("git", "-C", s.Root, "status", "--porcelain", "--", "api", "controllers", "cmd"); strings.TrimSpace(dirty) != "" {
+		commit += " (operator sources modified)"
+	}
+	r.Versions.Operator = commit
+	return r
+}
+
+func output(name string, args ...string) string {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return "unknown"
+	}
+	return string(out)
+}
+
+func firstLine(s string) string { line, _, _ := strings.Cut(strings.TrimSpace(s), "\n"); return line }
+
+// procField reads "name : value" from /proc/cpuinfo or /proc/meminfo.
+func procField(text, name string) string {
+	for _, line := range strings.Split(text, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func loadAvg() string {
+	raw, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(raw))
+}
+
+func (r *Report) write(dir string) error {
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.json"), raw, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(r.Table()), 0o644); err != nil {
+		return err
+	}
+	png, err := renderChart(r)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "bench.png"), png, 0o644)
+}
+
+func (r *Report) find(scenario, side, limits string) *Result {
+	for _, res := range r.Results {
+		if res.Scenario == scenario && res.Side == side && (limits == "" || res.Limits.Name == limits) && res.Error == "" {
+			return res
+		}
+	}
+	return nil
+}
+
+func (r *Report) of(scenario string) []*Result {
+	var out []*Result
+	for _, res := range r.Results {
+		if res.Scenario == scenario {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// Table renders every scenario as Markdown, with the targets checked.
+func (r *Report) Table() string {
+	var b strings.Builder
+	s := r.Settings
+	fmt.Fprintf(&b, "Limits: equal = %s; off = %s. Fake kubelet keeps each Pod Running for %s.\n\n", s.Equal, s.Off, s.PodRunTime)
+
+	if rows := r.of("throughput"); len(rows) > 0 {
+		fmt.Fprintf(&b, "### 1. Throughput: %d jobs that succeed on the first attempt\n\n", s.ThroughputN)
+		t := newTable("Side", "Limits", "Jobs/s", "Seconds", "Pod writes/job", "Status writes/job", "Events/job", "Other writes/job", "Reads/job", "Refused writes/job", "CPU s controller", "CPU s apiserver", "CPU s etcd", "Outcomes")
+		for _, res := range rows {
+			if res.Error != "" {
+				t.row(res.Side, res.Limits.Name, "error: "+res.Error)
+				continue
+			}
+			t.row(res.Side, res.Limits.Name, f1(res.JobsPerSecond), f1(res.Seconds),
+				f2(res.PerJob.PodWrites), f2(res.PerJob.StatusWrites), f2(res.PerJob.Events), f2(res.PerJob.OtherWrites), f2(res.PerJob.Reads),
+				f2(res.Measurement.RefusedWrites/float64(res.Jobs)), cpu(res, "controller"), cpu(res, "kube-apiserver"), cpu(res, "etcd"), outcomes(res))
+		}
+		b.WriteString(t.String())
+	}
+	if rows := r.of("retry-mix"); len(rows) > 0 {
+		fmt.Fprintf(&b, "\n### 2. Retry mix: %d jobs (40 %% succeed, 30 %% fail once then succeed, 10 %% exhaust 3 retries, 20 %% fail permanently), backoff base 1 s, limits %s\n\n", s.RetryN, s.OtherLimits.Name)
+		t := newTable("Side", "Attempts", "Pod writes/attempt", "Status writes/attempt", "Events/attempt", "Other writes/attempt", "Non-event writes/attempt", "Reads/attempt", "Refused writes/attempt", "Retry lateness p50 / p99 / max ms", "Early retries", "Seconds", "CPU s controller", "Outcomes")
+		for _, res := range rows {
+			if res.Error != "" {
+				t.row(res.Side, "error: "+res.Error)
+				continue
+			}
+			late, early := "n/a (10 s backoff, not settable)", "n/a"
+			if res.Lateness != nil {
+				late = fmt.Sprintf("%.0f / %.0f / %.0f", res.Lateness.P50, res.Lateness.P99, res.Lateness.Max)
+				early = fmt.Sprint(res.EarlyRetries)
+				if res.MissingPromises > 0 {
+					early += fmt.Sprintf(" (%d retries without a seen promise)", res.MissingPromises)
+				}
+			}
+			p := res.PerAttempt
+			t.row(res.Side, fmt.Sprint(res.Attempts), f2(p.PodWrites), f2(p.StatusWrites), f2(p.Events), f2(p.OtherWrites), f2(p.NonEventWrites()), f2(p.Reads),
+				f2(res.Measurement.RefusedWrites/float64(res.Attempts)), late, early, f1(res.Seconds), cpu(res, "controller"), outcomes(res))
+		}
+		b.WriteString(t.String())
+	}
+	if rows := r.of("scale"); len(rows) > 0 {
+		fmt.Fprintf(&b, "\n### 3. Scale: cold start among %d finished jobs (and their Pods), limits %s\n\n", s.ScaleN, s.OtherLimits.Name)
+		t := newTable("Side", "Fill: jobs/s", "Fill: peak RSS MiB", "Cold start: caches synced s", "Idle s", "Writes during cold start", "Reads during cold start", "RSS MiB (idle)", "Go heap MiB (idle)", "CPU s cold start")
+		for _, res := range rows {
+			if res.Error != "" {
+				t.row(res.Side, "error: "+res.Error)
+				continue
+			}
+			sc := res.Scale
+			heap := mib(int64(sc.HeapBytes))
+			if sc.HeapScrapeError != "" {
+				heap = "n/a"
+			}
+			t.row(res.Side, f1(res.JobsPerSecond), mib(sc.FillPeakRSS), f2(sc.SyncedSeconds), f2(sc.IdleSeconds),
+				fmt.Sprintf("%.0f", sc.Writes), fmt.Sprintf("%.0f", sc.ColdStart.Breakdown.Reads), mib(sc.RSS), heap, f2(sc.ColdStart.CPUSeconds["controller"]))
+		}
+		b.WriteString(t.String())
+		for _, res := range rows {
+			if res.Scale != nil && res.Scale.CacheCost != nil {
+				c := res.Scale.CacheCost
+				fmt.Fprintf(&b, "\nThe operator's caches, rebuilt in the harness with controllers.CacheOptions(): %.1f KiB of live heap per ExtractionJob (%.1f KiB as JSON), %.1f KiB per Pod (%.1f KiB as JSON), %.1f KiB per Pod if the transform also dropped the Pod's spec; heap profile in %s.\n",
+					c.HeapPerJob/1024, c.JSONPerJob/1024, c.HeapPerPod/1024, c.JSONPerPod/1024, c.HeapPerPodWithoutSpec/1024, filepath.Base(c.Profile))
+			}
+		}
+	}
+	if rows := r.of("latency"); len(rows) > 0 {
+		fmt.Fprintf(&b, "\n### 4. Latency: steady arrivals for %s, create → first Pod seen by a watch, limits %s (ceiling: off)\n\n", s.RateDuration, s.OtherLimits.Name)
+		t := newTable("Side", "Rate jobs/s", "Achieved", "Jobs", "p50 ms", "p99 ms", "max ms", "Non-event writes/job", "Events/job", "CPU s controller", "CPU s apiserver", "Outcomes")
+		for _, res := range rows {
+			if res.Error != "" {
+				t.row(res.Side, fmt.Sprint(res.Rate), "error: "+res.Error)
+				continue
+			}
+			l := res.StartLatency
+			t.row(res.Side, fmt.Sprint(res.Rate), f1(res.AchievedRate), fmt.Sprint(res.Jobs), f0(l.P50), f0(l.P99), f0(l.Max),
+				f2(res.PerJob.NonEventWrites()), f2(res.PerJob.Events), cpu(res, "controller"), cpu(res, "kube-apiserver"), outcomes(res))
+		}
+		b.WriteString(t.String())
+	}
+	if t := operatorViewTable(r.Results); t != nil {
+		b.WriteString("\n#### The operator's own metrics: where its time went (quantiles are histogram bucket bounds)\n\n")
+		b.WriteString(t.String())
+	}
+	for _, sc := range []string{"throughput", "retry-mix"} {
+		if rows := r.of(sc); len(rows) > 0 {
+			fmt.Fprintf(&b, "\n#### Requests per attempt by verb and resource, %s (the API server's counters minus the harness's own)\n\n", sc)
+			b.WriteString(verbTable(rows).String())
+		}
+	}
+	b.WriteString("\n### Targets\n\n")
+	t := newTable("Target", "Measured", "Met")
+	for _, c := range r.targets() {
+		t.row(c.name, c.measured, c.verdict)
+	}
+	b.WriteString(t.String())
+	return b.String()
+}
+
+func operatorViewTable(results []*Result) *table {
+	t := newTable("Scenario", "Limits", "Rate", "Reconciles/job", "Reconcile errors", "Reconcile mean / p99 ≤ ms", "Queue wait mean / p99 ≤ ms", "Own retry lateness p99 ≤ ms")
+	for _, res := range results {
+		v := res.Operator
+		if v == nil || res.Jobs == 0 {
+			continue
+		}
+		rate := ""
+		if res.Rate > 0 {
+			rate = fmt.Sprint(res.Rate)
+		}
+		late := ""
+		if v.RetryLatenessP99Ms > 0 {
+			late = f0(v.RetryLatenessP99Ms)
+		}
+		t.row(res.Scenario, res.Limits.Name, rate, f2(v.Reconciles/float64(res.Jobs)), f0(v.ReconcileErrors),
+			f1(v.ReconcileMeanMs)+" / "+f0(v.ReconcileP99Ms), f1(v.QueueWaitMeanMs)+" / "+f0(v.QueueWaitP99Ms), late)
+	}
+	if len(t.rows) == 0 {
+		return nil
+	}
+	return t
+}
+
+// verbTable shows each side's requests per attempt, one row per verb and resource.
+func verbTable(rows []*Result) *table {
+	header := []string{"Request"}
+	keys := map[RequestKey]bool{}
+	var ok []*Result
+	for _, res := range rows {
+		if res.Error != "" || res.Attempts == 0 {
+			continue
+		}
+		ok = append(ok, res)
+		header = append(header, res.Side+" "+res.Limits.Name)
+		for k := range res.Measurement.Requests {
+			keys[k] = true
+		}
+	}
+	sorted := make([]RequestKey, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		if isWrite(sorted[i]) != isWrite(sorted[j]) {
+			return isWrite(sorted[i])
+		}
+		return sorted[i].String() < sorted[j].String()
+	})
+	t := newTable(header...)
+	for _, k := range sorted {
+		cells := []string{k.String()}
+		shown := false
+		for _, res := range ok {
+			v := res.Measurement.Requests[k] / float64(res.Attempts)
+			cells = append(cells, f2(v))
+			shown = shown || f2(v) != "0.00" && f2(v) != "-0.00"
+		}
+		// A watch that a client reopened once in a run rounds to nothing per attempt.
+		if shown {
+			t.row(cells...)
+		}
+	}
+	return t
+}
+
+type check struct{ name, measured, verdict string }
+
+func verdict(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// targets checks the issue's targets against what was measured.
+func (r *Report) targets() []check {
+	var out []check
+	for _, l := range r.Settings.ThroughputLimits {
+		op, jc := r.find("throughput", "operator", l.Name), r.find("throughput", "job-controller", l.Name)
+		if op != nil && jc != nil && jc.JobsPerSecond > 0 {
+			ratio := op.JobsPerSecond / jc.JobsPerSecond
+			out = append(out, check{"throughput ≥ 1.5× Job controller, limits " + l.Name, fmt.Sprintf("%.2f×", ratio), verdict(ratio >= 1.5)})
+		}
+		if ceil := r.find("throughput", "api-ceiling", ""); op != nil && ceil != nil && ceil.JobsPerSecond > 0 {
+			ratio := op.JobsPerSecond / ceil.JobsPerSecond
+			out = append(out, check{"throughput ≥ 0.5× API ceiling, limits " + l.Name, fmt.Sprintf("%.2f×", ratio), verdict(ratio >= 0.5)})
+		}
+	}
+	for _, sc := range []string{"throughput", "retry-mix"} {
+		for _, res := range r.of(sc) {
+			if res.Side != "operator" || res.Error != "" {
+				continue
+			}
+			w := res.PerAttempt.NonEventWrites()
+			out = append(out, check{fmt.Sprintf("≤ 4 non-event writes per attempt (%s, limits %s)", sc, res.Limits.Name), f2(w), verdict(w <= 4)})
+			e := res.Measurement.EventsPerTransition()
+			out = append(out, check{fmt.Sprintf("≤ 1 event per transition, i.e. per accepted status write (%s, limits %s)", sc, res.Limits.Name), f2(e), verdict(e <= 1)})
+		}
+	}
+	if op := r.find("retry-mix", "operator", ""); op != nil && op.Lateness != nil {
+		out = append(out, check{"retry lateness p99 ≤ 250 ms", fmt.Sprintf("%.0f ms", op.Lateness.P99), verdict(op.Lateness.P99 <= 250)})
+		out = append(out, check{"0 early retries", fmt.Sprint(op.EarlyRetries), verdict(op.EarlyRetries == 0 && op.MissingPromises == 0)})
+	}
+	if op := r.find("scale", "operator", ""); op != nil {
+		out = append(out, check{fmt.Sprintf("operator RSS ≤ 150 MiB with %d jobs", r.Settings.ScaleN), mib(op.Scale.RSS) + " MiB idle, " + mib(op.Scale.PeakRSS) + " MiB peak", verdict(op.Scale.PeakRSS <= 150<<20)})
+		out = append(out, check{"0 writes to finished jobs on a cold start", fmt.Sprintf("%.0f", op.Scale.Writes), verdict(op.Scale.Writes == 0)})
+	}
+	for _, res := range r.Results {
+		if res.Error == "" && (res.WrongOutcomes > 0 || res.LabelMismatches > 0 || res.FailedDriverWrites > 0) {
+			out = append(out, check{fmt.Sprintf("every job ends as planned (%s, %s, %s)", res.Scenario, res.Side, res.Limits.Name),
+				fmt.Sprintf("%d wrong, %d label mismatches, %d refused kubelet writes", res.WrongOutcomes, res.LabelMismatches, res.FailedDriverWrites), verdict(false)})
+		}
+	}
+	return out
+}
+
+func outcomes(res *Result) string {
+	s := fmt.Sprintf("%d ok / %d failed", res.Succeeded, res.Failed)
+	if res.WrongOutcomes > 0 {
+		s += fmt.Sprintf(", **%d not as planned**", res.WrongOutcomes)
+	}
+	return s
+}
+
+func cpu(res *Result, name string) string {
+	v, ok := res.Measurement.CPUSeconds[name]
+	if !ok {
+		return "in harness"
+	}
+	return f1(v)
+}
+
+func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
+func mib(b int64) string  { return fmt.Sprintf("%.0f", float64(b)/(1<<20)) }
+
+// oneLine summarises a result for the progress log.
+func (res *Result) oneLine() string {
+	if res.Error != "" {
+		return fmt.Sprintf("%s %s %s: error: %s", res.Scenario, res.Side, res.Limits.Name, res.Error)
+	}
+	return fmt.Sprintf("%s %s %s: %d jobs, %d attempts, %.1f jobs/s; per attempt: %.2f pod, %.2f status, %.2f other writes, %.2f events, %.2f reads; CPU %v",
+		res.Scenario, res.Side, res.Limits.Name, res.Jobs, res.Attempts, res.JobsPerSecond,
+		res.PerAttempt.PodWrites, res.PerAttempt.StatusWrites, res.PerAttempt.OtherWrites, res.PerAttempt.Events, res.PerAttempt.Reads, res.Measurement.CPUSeconds)
+}
+
+// table is a Markdown table.
+type table struct {
+	header []string
+	rows   [][]string
+}
+
+func newTable(header ...string) *table { return &table{header: header} }
+func (t *table) row(cells ...string)   { t.rows = append(t.rows, cells) }
+
+func (t *table) String() string {
+	var b bytes.Buffer
+	line := func(cells []string) {
+		b.WriteString("|")
+		for i := range t.header {
+			cell := ""
+			if i < len(cells) {
+				cell = cells[i]
+			}
+			b.WriteString(" " + cell + " |")
+		}
+		b.WriteString("\n")
+	}
+	line(t.header)
+	sep := make([]string, len(t.header))
+	for i := range sep {
+		sep[i] = "---"
+	}
+	line(sep)
+	for _, r := range t.rows {
+		line(r)
+	}
+	return b.String()
+}

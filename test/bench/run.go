@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(ejv1.AddToScheme(scheme))
+}
+
+// Counters count the harness's requests per client. User (creating jobs,
+// watching) and Driver (the fake kubelet) are subtracted from the API
+// server's counters; Side counts the in-harness ceiling driver, whose
+// requests are the side's own.
+type Counters struct {
+	User, Driver, Side *RequestCounter
+}
+
+// Run is one side on one fresh API server: the harness's watches, the fake
+// kubelet and the side's controller.
+type Run struct {
+	Name     string
+	Dir      string
+	Settings *Settings
+	Side     Side
+	Limits   Limits
+	Cluster  *Cluster
+	Counters Counters
+	Client   client.Client // the harness's, counted as User
+	Tracker  *Tracker
+	Kubelet  *Kubelet
+	cancel   context.CancelFunc
+	// stopHarness stops the harness's watches and fake kubelet only.
+	stopHarness context.CancelFunc
+}
+
+func startRun(ctx context.Context, s *Settings, name string, side Side, limits Limits) (*Run, error) {
+	dir := filepath.Join(s.WorkDir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	logf("%s: starting etcd and kube-apiserver", name)
+	cluster, err := startCluster(ctx, s, dir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &Run{Name: name, Dir: dir, Settings: s, Side: side, Limits: limits, Cluster: cluster, cancel: cancel,
+		Counters: Counters{User: NewRequestCounter(), Driver: NewRequestCounter(), Side: NewRequestCounter()}}
+	if err := r.startHarness(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	logf("%s: starting %s, %s", name, side.Name(), limits)
+	if err := side.Start(ctx, r); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("starting %s: %w", side.Name(), err)
+	}
+	if err := r.warmUp(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// warmUpPrefix names the jobs that warm a fresh API server up; the tracker
+// leaves them out of every figure.
+const warmUpPrefix = "warm-"
+
+// warmUp runs a few jobs through before anything is measured: the first
+// requests to a fresh API server and a fresh controller are slow (about 2 s
+// for the first Pods), which would otherwise show as latency outliers.
+func (r *Run) warmUp(ctx context.Context) error {
+	const n = 5
+	for _, name := range jobNames(strings.TrimSuffix(warmUpPrefix, "-"), n) {
+		if err := r.createJob(ctx, name, PlanSucceed); err != nil {
+			return err
+		}
+	}
+	if err := r.Tracker.WaitWarmedUp(ctx, n, 2*time.Minute, r.checkAlive); err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
+	time.Sleep(settle) // let the warm-up's asynchronous writes land before a window begins
+	return nil
+}
+
+// startHarness starts the watches that time every job and Pod, and the fake kubelet.
+func (r *Run) startHarness(ctx context.Context) error {
+	ctx, r.stopHarness = context.WithCancel(ctx)
+	userCfg := r.Counters.User.Wrap(r.Cluster.Admin)
+	var err error
+	if r.Client, err = client.New(userCfg, client.Options{Scheme: scheme}); err != nil {
+		return err
+	}
+	informers, err := cache.New(userCfg, cache.Options{
+		Scheme:            scheme,
+		DefaultNamespaces: map[string]cache.Config{benchNamespace: {}},
+		DefaultTransform:  cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return err
+	}
+	r.Tracker = newTracker(r.Side.State)
+	if err := r.Tracker.Start(ctx, informers, r.Side.JobType()); err != nil {
+		return err
+	}
+	driver, err := kubernetes.NewForConfig(r.Counters.Driver.Wrap(r.Cluster.Admin))
+	if err != nil {
+		return err
+	}
+	r.Kubelet = newKubelet(driver, r.Settings.PodRunTime, r.Tracker.PodSeen)
+	if err := r.Kubelet.Start(ctx, informers, 32); err != nil {
+		return err
+	}
+	go func() { _ = informers.Start(ctx) }()
+	if !informers.WaitForCacheSync(ctx) {
+		return errors.New("the harness's caches did not sync")
+	}
+	return nil
+}
+
+// Close stops the side, the harness and the API server.
+func (r *Run) Close() {
+	if r.Side != nil {
+		r.Side.Stop()
+	}
+	r.cancel()
+	if err := r.Cluster.Stop(); err != nil {
+		logf("%s: stopping the API server: %v", r.Name, err)
+	}
+}
+
+// checkAlive fails when the side's process died.
+func (r *Run) checkAlive() error {
+	if p := r.Side.Process(); p != nil {
+		return p.Exited()
+	}
+	return nil
+}
+
+// createJobs creates the jobs as fast as the API server takes them, with
+// many parallel creates, recording when each create was sent.
+func (r *Run) createJobs(ctx context.Context, names []string, plans []Plan) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(names) {
+					return
+				}
+				if err := r.createJob(ctx, names[i], plans[i]); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func (r *Run) createJob(ctx context.Context, name string, plan Plan) error {
+	job := r.Side.NewJob(name, plan)
+	r.Tracker.Created(name, time.Now())
+	if err := r.Client.Create(ctx, job); err != nil {
+		return fmt.Errorf("creating job %s: %w", name, err)
+	}
+	return nil
+}
+
+// jobNames names n jobs.
+func jobNames(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%05d", prefix, i)
+	}
+	return names
+}
+
+// Window measures the API requests and CPU time of the side between begin and end.
+type Window struct {
+	run      *Run
+	start    time.Time
+	server   ServerCounts
+	user     Counts
+	driver   Counts
+	sideReqs Counts
+	cpu      map[string]float64
+	pids     map[string]int
+}
+
+// Measurement is what one window measured.
+type Measurement struct {
+	Seconds float64 `json:"seconds"`
+	// Requests are the side's: the API server's counters minus the
+	// harness's own requests (job creates, watches, fake kubelet).
+	Requests  Counts    `json:"requests"`
+	Breakdown Breakdown `json:"breakdown"`
+	// Subtracted are the harness's requests that were taken out.
+	Subtracted Counts `json:"subtracted"`
+	// Background are requests outside Pods, jobs and events (the API
+	// server's own leases and bookkeeping); they are not charged to the side.
+	Background Counts `json:"background"`
+	// Refused lists the side's requests that the API server refused, such
+	// as 409 Conflicts of writes based on a stale cache (the fake kubelet's
+	// writes are never refused, see FailedDriverWrites); they are included
+	// in Requests.
+	Refused          Counts    `json:"refused"`
+	RefusedWrites    float64   `json:"refusedWrites"`
+	RefusedBreakdown Breakdown `json:"refusedBreakdown"`
+	// CeilingCheck, for the in-harness ceiling driver, lists the difference
+	// between what the server counted and what the driver's client counted;
+	// it shows the subtraction is exact.
+	CeilingCheck Counts             `json:"ceilingCheck,omitempty"`
+	CPUSeconds   map[string]float64 `json:"cpuSeconds"`
+}
+
+// EventsPerTransition divides the events by the status writes that landed:
+// every accepted status write records one transition (or several seen at
+// once), so more than 1 means some transition had more than one event.
+func (m Measurement) EventsPerTransition() float64 {
+	accepted := m.Breakdown.StatusWrites - m.RefusedBreakdown.StatusWrites
+	if accepted <= 0 {
+		return 0
+	}
+	return m.Breakdown.Events / accepted
+}
+
+// pids are the processes whose CPU time is measured. A controller that is
+// not running (stopped for a cold start) is left out.
+func (r *Run) pids() map[string]int {
+	pids := map[string]int{"kube-apiserver": r.Cluster.APIServerPID, "etcd": r.Cluster.EtcdPID, "harness": os.Getpid()}
+	if p := r.Side.Process(); p != nil && p.Exited() == nil {
+		pids["controller"] = p.PID()
+	}
+	return pids
+}
+
+func (r *Run) begin(ctx context.Context) (*Window, error) {
+	w := &Window{run: r, start: time.Now(), cpu: map[string]float64{}, pids: r.pids()}
+	var err error
+	if w.server, err = scrapeAPIServer(ctx, r.Cluster.AdminClient); err != nil {
+		return nil, err
+	}
+	w.user, w.driver, w.sideReqs = r.Counters.User.Snapshot(), r.Counters.Driver.Snapshot(), r.Counters.Side.Snapshot()
+	for name, pid := range w.pids {
+		if w.cpu[name], err = cpuSeconds(pid); err != nil {
+			return nil, fmt.Errorf("reading CPU time of %s: %w", name, err)
+		}
+	}
+	return w, nil
+}
+
+func (w *Window) end(ctx context.Context) (Measurement, error) {
+	r := w.run
+	m := Measurement{Seconds: time.Since(w.start).Seconds(), CPUSeconds: map[string]float64{}}
+	for name, pid := range r.pids() {
+		now, err := cpuSeconds(pid)
+		if err != nil {
+			return m, fmt.Errorf("reading CPU time of %s: %w", name, err)
+		}
+		// A process started inside the window is charged all its CPU time.
+		if w.pids[name] == pid {
+			now -= w.cpu[name]
+		}
+		m.CPUSeconds[name] = now
+	}
+	server, err := scrapeAPIServer(ctx, r.Cluster.AdminClient)
+	if err != nil {
+		return m, err
+	}
+	user := r.Counters.User.Snapshot().Sub(w.user)
+	driver := r.Counters.Driver.Snapshot().Sub(w.driver)
+	// The scrape itself is a non-resource request and is not counted.
+	all := server.All.Sub(w.server.All)
+	refused := server.Refused.Sub(w.server.Refused)
+	m.Refused = refused.Sub(background(refused))
+	m.RefusedBreakdown = breakdown(refused)
+	m.RefusedWrites = m.RefusedBreakdown.NonEventWrites() + m.RefusedBreakdown.Events
+	m.Requests = all.Sub(user, driver, background(all))
+	m.Breakdown = breakdown(m.Requests)
+	m.Subtracted = user.Add(driver)
+	m.Background = background(all)
+	if _, inHarness := r.Side.(*ceilingSide); inHarness {
+		side := r.Counters.Side.Snapshot().Sub(w.sideReqs)
+		m.CeilingCheck = m.Requests.Sub(side)
+	}
+	return m, nil
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Settings are the harness's knobs. Every flag can also be set through the
+// environment variable named in its help, so `make bench` takes them too.
+type Settings struct {
+	Root       string // the repository
+	AssetsDir  string // kube-apiserver and etcd for envtest
+	KubeBinDir string // kube-controller-manager
+	WorkDir    string // logs, kubeconfigs and the operator binary of this run
+	OutDir     string // bench.json and bench.png
+
+	Scenarios []string
+	Sides     []string
+	// ScaleSides are the sides of scenario 3, which takes longest: filling
+	// 10,000 jobs costs the Job controller as long again as the operator.
+	ScaleSides []string
+
+	ThroughputN  int
+	RetryN       int
+	ScaleN       int
+	Rates        []float64
+	RateDuration time.Duration
+
+	// Equal is the pair of limits both controllers get for the comparison
+	// at equal limits; Off lifts the client-side rate limits.
+	Equal, Off Limits
+	// ThroughputLimits are the limits scenario 1 runs under; the other
+	// scenarios run under OtherLimits.
+	ThroughputLimits []Limits
+	OtherLimits      Limits
+
+	PodRunTime time.Duration
+	Timeout    time.Duration
+	// APIServerProfile, when positive, takes a CPU profile of kube-apiserver
+	// for that long at the start of every scenario-1 run.
+	APIServerProfile time.Duration
+	// OperatorEnv is extra environment for the operator process, such as
+	// GOMEMLIMIT=100MiB, to try deployment settings.
+	OperatorEnv []string
+}
+
+func parseSettings(args []string) (*Settings, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	s := &Settings{}
+	root, _ := os.Getwd()
+	str := func(p *string, name, env, def, help string) {
+		fs.StringVar(p, name, envOr(env, def), help+" ($"+env+")")
+	}
+	integer := func(p *int, name, env string, def int, help string) {
+		d, err := strconv.Atoi(envOr(env, strconv.Itoa(def)))
+		if err != nil {
+			d = def
+		}
+		fs.IntVar(p, name, d, help+" ($"+env+")")
+	}
+	duration := func(p *time.Duration, name, env string, def time.Duration, help string) {
+		d, err := time.ParseDuration(envOr(env, def.String()))
+		if err != nil {
+			d = def
+		}
+		fs.DurationVar(p, name, d, help+" ($"+env+")")
+	}
+	var scenarios, sides, scaleSides, rates, tpLimits, otherLimits, kubeVersion string
+	str(&s.Root, "root", "BENCH_ROOT", root, "repository root")
+	str(&kubeVersion, "kube-version", "KUBE_VERSION", "v1.37.2", "control-plane version in bin/")
+	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and kubeconfigs (default ROOT/bin/bench)")
+	str(&s.OutDir, "out", "BENCH_OUT", "", "where bench.json and bench.png go (default ROOT/test/bench/results)")
+	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run")
+	str(&sides, "sides", "BENCH_SIDES", "operator,job-controller,api-ceiling", "sides to run (the ceiling runs in scenarios 1 and 4 only; the experiments operator-inproc and operator-priority in scenario 2 only)")
+	str(&scaleSides, "scale-sides", "BENCH_SCALE_SIDES", "operator", "sides of scenario 3: operator and/or job-controller")
+	integer(&s.ThroughputN, "throughput-n", "BENCH_THROUGHPUT_N", 2000, "jobs in scenario 1")
+	integer(&s.RetryN, "retry-n", "BENCH_RETRY_N", 1000, "jobs in scenario 2")
+	integer(&s.ScaleN, "scale-n", "BENCH_SCALE_N", 10000, "finished jobs in scenario 3")
+	str(&rates, "rates", "BENCH_RATES", "20,50", "arrival rates of scenario 4, jobs/s")
+	duration(&s.RateDuration, "rate-duration", "BENCH_RATE_DURATION", 15*time.Second, "how long each arrival rate lasts")
+	equal := Limits{Name: "equal"}
+	var equalQPS float64
+	str(&tpLimits, "throughput-limits", "BENCH_THROUGHPUT_LIMITS", "equal,off", "limits for scenario 1: equal and/or off")
+	str(&otherLimits, "limits", "BENCH_LIMITS", "off", "limits for scenarios 2-4: equal or off")
+	fs.Float64Var(&equalQPS, "qps", envFloat("BENCH_QPS", 50), "QPS per client of both controllers at equal limits ($BENCH_QPS)")
+	integer(&equal.Burst, "burst", "BENCH_BURST", 100, "burst per client of both controllers at equal limits")
+	integer(&equal.Concurrency, "concurrency", "BENCH_CONCURRENCY", 5, "MaxConcurrentReconciles = --concurrent-job-syncs, under both limits")
+	duration(&s.PodRunTime, "pod-run-time", "BENCH_POD_RUN_TIME", 200*time.Millisecond, "time the fake kubelet keeps a Pod Running")
+	duration(&s.Timeout, "timeout", "BENCH_TIMEOUT", 30*time.Minute, "longest wait for one run's jobs to finish")
+	duration(&s.APIServerProfile, "apiserver-profile", "BENCH_APISERVER_PROFILE", 0, "CPU-profile kube-apiserver this long in scenario 1 (0: off)")
+	var operatorEnv string
+	str(&operatorEnv, "operator-env", "BENCH_OPERATOR_ENV", "", "comma-separated NAME=VALUE pairs for the operator process")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	equal.QPS = equalQPS
+	s.Equal = equal
+	s.Off = Limits{Name: "off", QPS: -1, Concurrency: equal.Concurrency}
+
+	s.AssetsDir = filepath.Join(s.Root, "bin", "envtest-"+kubeVersion)
+	s.KubeBinDir = filepath.Join(s.Root, "bin", "kube-"+kubeVersion)
+	if s.WorkDir == "" {
+		s.WorkDir = filepath.Join(s.Root, "bin", "bench")
+	}
+	if s.OutDir == "" {
+		s.OutDir = filepath.Join(s.Root, "test", "bench", "results")
+	}
+	s.OperatorEnv = splitList(operatorEnv)
+	s.Scenarios, s.Sides, s.ScaleSides = splitList(scenarios), splitList(sides), splitList(scaleSides)
+	for _, sc := range s.Scenarios {
+		switch sc {
+		case "throughput", "retry", "scale", "latency":
+		default:
+			return nil, fmt.Errorf("unknown scenario %q", sc)
+		}
+	}
+	for _, side := range s.Sides {
+		switch side {
+		case "operator", "job-controller", "api-ceiling", "operator-inproc", "operator-priority":
+		default:
+			return nil, fmt.Errorf("unknown side %q", side)
+		}
+	}
+	for _, side := range s.ScaleSides {
+		if side != "operator" && side != "job-controller" {
+			return nil, fmt.Errorf("unknown side %q for scenario 3", side)
+		}
+	}
+	for _, r := range splitList(rates) {
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("bad rate %q", r)
+		}
+		s.Rates = append(s.Rates, v)
+	}
+	for _, name := range splitList(tpLimits) {
+		l, err := s.limits(name)
+		if err != nil {
+			return nil, err
+		}
+		s.ThroughputLimits = append(s.ThroughputLimits, l)
+	}
+	var err error
+	if s.OtherLimits, err = s.limits(otherLimits); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Settings) limits(name string) (Limits, error) {
+	switch name {
+	case "equal":
+		return s.Equal, nil
+	case "off":
+		return s.Off, nil
+	}
+	return Limits{}, fmt.Errorf("unknown limits %q: want equal or off", name)
+}
+
+func (s *Settings) runs(scenario string) bool {
+	for _, sc := range s.Scenarios {
+		if sc == scenario {
+			return true
+		}
+	}
+	return false
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	v, err := strconv.ParseFloat(envOr(name, ""), 64)
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
