@@ -126,6 +126,17 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 			"Normal RetryScheduled Retry 1/3: Werk24Timeout: the drawing service did not answer. Next attempt at 2026-11-28T12:00:34Z (in 34s)."))
 	})
 
+	It("wakes a job whose retry falls due ahead of the event-driven work in the queue", func() {
+		reconcile()
+		failAttempt(1)
+		scheduled := reconcile()
+		Expect(scheduled.Priority).To(HaveValue(BeNumerically(">", 0)))
+
+		By("keeping that priority when an event wakes the job before its time")
+		fakeClock.Step(time.Second)
+		Expect(reconcile().Priority).To(Equal(scheduled.Priority))
+	})
+
 	It("makes no write when nothing changed", func() {
 		reconcile()
 		before := getJob(Default, ctx, job).ResourceVersion

@@ -44,17 +44,29 @@ type ExtractionJobReconciler struct {
 	// its container configuration (a missing Secret, say) before it fails.
 	ImagePullGracePeriod time.Duration
 
-	// replacedVersions maps a job's UID to the resourceVersion that the
-	// operator's latest status write replaced. While the cache still shows
-	// that version, a reconcile would act on the state before the write (and
-	// create a Pod twice, or lose a race); it waits instead for the watch
-	// event of its own write, which triggers the next reconcile.
+	// replacedVersions maps the UID of a job, or of an attempt's Pod, to the
+	// resourceVersion that the operator's latest write of it replaced. While
+	// the cache still shows that version, a reconcile would act on the state
+	// before the write (and create a Pod twice, or release a Pod twice and
+	// lose the race); it waits instead for the watch event of its own write,
+	// which triggers the next reconcile.
 	replacedVersions sync.Map
 }
 
 // conflictRetryDelay is how soon a reconcile whose status write lost a race
 // runs again; the cache has usually seen the other write by then.
 const conflictRetryDelay = 100 * time.Millisecond
+
+// dueRetryPriority puts a job whose retry falls due ahead of the event-driven
+// reconciles in the work queue (priority 0, or below for the initial list):
+// behind a backlog of Pod updates, a due retry would otherwise start as late
+// as the backlog is long.
+const dueRetryPriority = 10
+
+// waitForRetry wakes the job at its retry time, with the queue priority of a due retry.
+func waitForRetry(at, now time.Time) ctrl.Result {
+	return ctrl.Result{RequeueAfter: at.Sub(now), Priority: ptr.To(dueRetryPriority)}
+}
 
 // attemptScope is one reconcile's view of a job: the time it acts on, and
 // what it announces (events, metrics) once its status write has succeeded, so
@@ -167,17 +179,17 @@ func (r *ExtractionJobReconciler) patchStatus(ctx context.Context, original *ejv
 	return nil
 }
 
-// cacheBehindOwnWrite reports whether the cached job is still the version
-// that the operator's latest status write replaced.
-func (r *ExtractionJobReconciler) cacheBehindOwnWrite(job *ejv1.ExtractionJob) bool {
-	replaced, ok := r.replacedVersions.Load(job.UID)
+// cacheBehindOwnWrite reports whether the cached object is still the version
+// that the operator's latest write of it replaced.
+func (r *ExtractionJobReconciler) cacheBehindOwnWrite(obj client.Object) bool {
+	replaced, ok := r.replacedVersions.Load(obj.GetUID())
 	if !ok {
 		return false
 	}
-	if replaced == job.ResourceVersion {
+	if replaced == obj.GetResourceVersion() {
 		return true
 	}
-	r.replacedVersions.Delete(job.UID)
+	r.replacedVersions.Delete(obj.GetUID())
 	return false
 }
 
@@ -283,7 +295,7 @@ func (r *ExtractionJobReconciler) reconcileAttempt(ctx context.Context, s *attem
 		job.Status.StartTime = ptrTime(s.now)
 	case job.Status.Phase == ejv1.PhaseRetrying:
 		if job.Status.NextRetryAt != nil && job.Status.NextRetryAt.After(s.now) {
-			return ctrl.Result{RequeueAfter: job.Status.NextRetryAt.Sub(s.now)}, nil
+			return waitForRetry(job.Status.NextRetryAt.Time, s.now), nil
 		}
 	case job.Status.PodName != "":
 		return r.followAttempt(ctx, s)
@@ -396,11 +408,20 @@ func (r *ExtractionJobReconciler) releaseRecordedPods(ctx context.Context, s *at
 		}
 		pod := &corev1.Pod{}
 		err := r.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: record.PodName}, pod)
-		if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(pod, job)) {
+		if apierrors.IsNotFound(err) || (err == nil && (!metav1.IsControlledBy(pod, job) || r.cacheBehindOwnWrite(pod))) {
 			continue
 		}
 		if err == nil {
+			replaced := pod.ResourceVersion
 			err = releasePod(ctx, r.Client, pod)
+			if err == nil && pod.ResourceVersion != replaced {
+				r.replacedVersions.Store(pod.UID, replaced)
+			}
+		}
+		if apierrors.IsConflict(err) {
+			// The Pod changed since the cache showed it; the watch event of
+			// that change reconciles the job again, and releases it then.
+			continue
 		}
 		errs = append(errs, err)
 	}
@@ -518,7 +539,7 @@ func (r *ExtractionJobReconciler) scheduleRetry(s *attemptScope, delay time.Dura
 	job.Status.Message = message
 	s.event(corev1.EventTypeNormal, ejv1.ReasonRetryScheduled, "%s. Next attempt at %s (in %s).",
 		message, at.UTC().Format(time.RFC3339), at.Sub(s.now).Round(time.Second))
-	return ctrl.Result{RequeueAfter: at.Sub(s.now)}
+	return waitForRetry(at.Time, s.now)
 }
 
 // finish moves the job to a terminal phase.
