@@ -29,10 +29,6 @@ type CacheCost struct {
 	// HeapPerJob and HeapPerPod are the live Go heap each cached object adds.
 	HeapPerJob float64 `json:"heapBytesPerJob"`
 	HeapPerPod float64 `json:"heapBytesPerPod"`
-	// HeapPerPodWithoutSpec is what a cached Pod would cost if the cache's
-	// transform also dropped the Pod's spec, which the operator never reads
-	// from cached Pods.
-	HeapPerPodWithoutSpec float64 `json:"heapBytesPerPodWithoutSpec"`
 	// JSONPerJob and JSONPerPod are the average size of the cached objects as JSON.
 	JSONPerJob float64 `json:"jsonBytesPerJob"`
 	JSONPerPod float64 `json:"jsonBytesPerPod"`
@@ -51,7 +47,7 @@ func measureCacheCost(ctx context.Context, r *Run) (*CacheCost, error) {
 	r.stopHarness()
 	cost := &CacheCost{JSONPerField: map[string]float64{}}
 
-	jobs, added, err := filledCache(ctx, r, &ejv1.ExtractionJob{}, nil)
+	jobs, added, err := filledCache(ctx, r, &ejv1.ExtractionJob{})
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +61,7 @@ func measureCacheCost(ctx context.Context, r *Run) (*CacheCost, error) {
 		cost.JSONPerJob += jsonSize(&jobList.Items[i], "job", cost.JSONPerField)
 	}
 
-	pods, added, err := filledCache(ctx, r, &corev1.Pod{}, nil)
+	pods, added, err := filledCache(ctx, r, &corev1.Pod{})
 	if err != nil {
 		return nil, err
 	}
@@ -93,34 +89,16 @@ func measureCacheCost(ctx context.Context, r *Run) (*CacheCost, error) {
 	}
 	runtime.KeepAlive(jobs)
 	runtime.KeepAlive(pods)
-
-	withoutSpec := func(pod *corev1.Pod) { pod.Spec = corev1.PodSpec{} }
-	_, added, err = filledCache(ctx, r, &corev1.Pod{}, withoutSpec)
-	if err != nil {
-		return nil, err
-	}
-	cost.HeapPerPodWithoutSpec = per(added, cost.Pods)
 	return cost, nil
 }
 
-// filledCache starts a cache of one type with the operator's cache options,
-// plus an optional change to each cached Pod, and returns it once synced
-// with the live heap it added.
-func filledCache(ctx context.Context, r *Run, obj client.Object, podChange func(*corev1.Pod)) (cache.Cache, float64, error) {
+// filledCache starts a cache of one type with the operator's cache options
+// and returns it once synced, with the live heap it added.
+func filledCache(ctx context.Context, r *Run, obj client.Object) (cache.Cache, float64, error) {
 	base := liveHeap()
 	opts := controllers.CacheOptions()
 	opts.Scheme = scheme
 	opts.DefaultNamespaces = map[string]cache.Config{benchNamespace: {}}
-	if podChange != nil {
-		transform := opts.DefaultTransform
-		opts.DefaultTransform = func(in any) (any, error) {
-			out, err := transform(in)
-			if pod, ok := out.(*corev1.Pod); ok {
-				podChange(pod)
-			}
-			return out, err
-		}
-	}
 	c, err := cache.New(r.Cluster.Admin, opts)
 	if err != nil {
 		return nil, 0, err

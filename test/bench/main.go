@@ -66,25 +66,15 @@ func run() error {
 			return &operatorSide{binary: manager}
 		case "job-controller":
 			return &jobControllerSide{binary: filepath.Join(s.KubeBinDir, "kube-controller-manager")}
-		case "operator-inproc":
-			return &inProcessSide{}
-		case "operator-priority":
-			return &inProcessSide{prioritize: true}
 		default:
 			return &ceilingSide{workers: 64}
 		}
 	}
-	experiment := func(name string) bool { return name == "operator-inproc" || name == "operator-priority" }
-	// controllers are the sides that run scenarios 1 and 2; experiments run in 2 only.
-	controllers := func(withExperiments bool) func(func(string) bool) {
-		return func(yield func(string) bool) {
-			for _, name := range s.Sides {
-				if name == "api-ceiling" || experiment(name) && !withExperiments {
-					continue
-				}
-				if !yield(name) {
-					return
-				}
+	// controllers are the sides that run scenarios 1 and 2.
+	controllers := func(yield func(string) bool) {
+		for _, name := range s.Sides {
+			if name != "api-ceiling" && !yield(name) {
+				return
 			}
 		}
 	}
@@ -94,7 +84,7 @@ func run() error {
 	}
 	if s.runs("throughput") {
 		for _, limits := range s.ThroughputLimits {
-			for name := range controllers(false) {
+			for name := range controllers {
 				add(scenarioThroughput(ctx, s, newSide(name), limits))
 			}
 		}
@@ -103,7 +93,7 @@ func run() error {
 		}
 	}
 	if s.runs("retry") {
-		for name := range controllers(true) {
+		for name := range controllers {
 			add(scenarioRetry(ctx, s, newSide(name), s.OtherLimits))
 		}
 	}
@@ -115,9 +105,6 @@ func run() error {
 	if s.runs("latency") {
 		for _, rate := range s.Rates {
 			for _, name := range s.Sides {
-				if experiment(name) {
-					continue
-				}
 				limits := s.OtherLimits
 				if name == "api-ceiling" {
 					limits = s.Off

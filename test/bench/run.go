@@ -248,17 +248,6 @@ type Measurement struct {
 	CPUSeconds   map[string]float64 `json:"cpuSeconds"`
 }
 
-// EventsPerTransition divides the events by the status writes that landed:
-// every accepted status write records one transition (or several seen at
-// once), so more than 1 means some transition had more than one event.
-func (m Measurement) EventsPerTransition() float64 {
-	accepted := m.Breakdown.StatusWrites - m.RefusedBreakdown.StatusWrites
-	if accepted <= 0 {
-		return 0
-	}
-	return m.Breakdown.Events / accepted
-}
-
 // pids are the processes whose CPU time is measured. A controller that is
 // not running (stopped for a cold start) is left out.
 func (r *Run) pids() map[string]int {

@@ -363,3 +363,16 @@ func waitIdle(ctx context.Context, pid int, quiet, timeout time.Duration) (time.
 	}
 	return lastBusy, nil
 }
+
+// EventsPerTransition divides the events by the transitions that the API
+// contract announces with one event each: every attempt starts; a failed
+// attempt fails and then either schedules a retry or fails the job; a
+// succeeded attempt succeeds the job. That is 3 per attempt, less 1 per
+// succeeded job. More than 1 means some transition had more than one event.
+func (res *Result) EventsPerTransition() float64 {
+	transitions := 3*res.Attempts - res.Succeeded
+	if transitions <= 0 {
+		return 0
+	}
+	return res.Measurement.Breakdown.Events / float64(transitions)
+}

@@ -76,7 +76,7 @@ func parseSettings(args []string) (*Settings, error) {
 	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and kubeconfigs (default ROOT/bin/bench)")
 	str(&s.OutDir, "out", "BENCH_OUT", "", "where bench.json and bench.png go (default ROOT/test/bench/results)")
 	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run")
-	str(&sides, "sides", "BENCH_SIDES", "operator,job-controller,api-ceiling", "sides to run (the ceiling runs in scenarios 1 and 4 only; the experiments operator-inproc and operator-priority in scenario 2 only)")
+	str(&sides, "sides", "BENCH_SIDES", "operator,job-controller,api-ceiling", "sides to run (the ceiling runs in scenarios 1 and 4 only)")
 	str(&scaleSides, "scale-sides", "BENCH_SCALE_SIDES", "operator", "sides of scenario 3: operator and/or job-controller")
 	integer(&s.ThroughputN, "throughput-n", "BENCH_THROUGHPUT_N", 2000, "jobs in scenario 1")
 	integer(&s.RetryN, "retry-n", "BENCH_RETRY_N", 1000, "jobs in scenario 2")
@@ -121,7 +121,7 @@ func parseSettings(args []string) (*Settings, error) {
 	}
 	for _, side := range s.Sides {
 		switch side {
-		case "operator", "job-controller", "api-ceiling", "operator-inproc", "operator-priority":
+		case "operator", "job-controller", "api-ceiling":
 		default:
 			return nil, fmt.Errorf("unknown side %q", side)
 		}
