@@ -5,6 +5,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -40,4 +41,15 @@ func retryTime(now time.Time, delay time.Duration) metav1.Time {
 		at = rounded.Add(time.Second)
 	}
 	return metav1.NewTime(at)
+}
+
+// wakeUpFromNow turns a wake-up that the reconcile computed from its start
+// into one counted from now. The work queue starts counting when Reconcile
+// returns, after the writes; counted from the start, a due retry would begin
+// as much later as the writes took.
+func wakeUpFromNow(result ctrl.Result, elapsed time.Duration) ctrl.Result {
+	if result.RequeueAfter > 0 {
+		result.RequeueAfter = max(result.RequeueAfter-elapsed, time.Nanosecond)
+	}
+	return result
 }

@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -90,6 +91,33 @@ func TestRetryTimeIsNeverEarlierThanTheDelay(t *testing.T) {
 			}
 			if got.Time.Before(now.Add(tc.delay)) {
 				t.Errorf("retryTime %v is before now+delay %v", got.Time, now.Add(tc.delay))
+			}
+		})
+	}
+}
+
+func TestWakeUpFromNowSubtractsTheReconcilesOwnTime(t *testing.T) {
+	priority := ptr.To(10)
+	cases := []struct {
+		name    string
+		result  ctrl.Result
+		elapsed time.Duration
+		want    ctrl.Result
+	}{
+		{"a wake-up is counted from the end of the reconcile",
+			ctrl.Result{RequeueAfter: 30 * time.Second, Priority: priority}, 250 * time.Millisecond,
+			ctrl.Result{RequeueAfter: 30*time.Second - 250*time.Millisecond, Priority: priority}},
+		{"a wake-up that fell due during the reconcile comes at once, not never",
+			ctrl.Result{RequeueAfter: time.Second}, 2 * time.Second, ctrl.Result{RequeueAfter: time.Nanosecond}},
+		{"no wake-up stays none",
+			ctrl.Result{}, time.Second, ctrl.Result{}},
+		{"a reconcile that took no time changes nothing",
+			ctrl.Result{RequeueAfter: time.Minute}, 0, ctrl.Result{RequeueAfter: time.Minute}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := wakeUpFromNow(tc.result, tc.elapsed); got.RequeueAfter != tc.want.RequeueAfter || got.Priority != tc.want.Priority {
+				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -152,7 +152,8 @@ func (r *ExtractionJobReconciler) finishReconcile(ctx context.Context, original 
 	for _, announce := range s.afterWrite {
 		announce()
 	}
-	return result, r.releaseRecordedPods(ctx, s)
+	err = r.releaseRecordedPods(ctx, s)
+	return wakeUpFromNow(result, r.Clock.Since(s.now)), err
 }
 
 // patchStatus writes the status once per reconcile, only when it changed,
