@@ -28,15 +28,31 @@ func CacheOptions() cache.Options {
 
 var stripManagedFields = cache.TransformStripManagedFields()
 
-// trimForCache strips managed fields from every cached object, and the spec
-// from Pods. The operator writes an attempt Pod's spec once, when it creates
-// the Pod, and then reads only its metadata and status; the spec is most of
-// a cached Pod's size. Writes of a Pod are merge patches of its metadata, so
-// a trimmed copy never reaches the API server as a whole object.
+// trimForCache strips managed fields from every cached object, and from
+// Pods all that the operator does not read. The operator writes an attempt
+// Pod's spec once, when it creates the Pod, and then reads only its
+// metadata, phase, reason, message, the conditions that can explain a
+// failure, and the containers' states; the rest is most of a cached Pod's
+// size. Writes of a Pod are merge patches of its metadata, so a trimmed copy
+// never reaches the API server as a whole object.
 func trimForCache(obj any) (any, error) {
 	obj, err := stripManagedFields(obj)
 	if pod, ok := obj.(*corev1.Pod); ok {
 		pod.Spec = corev1.PodSpec{}
+		pod.Status = trimPodStatus(pod.Status)
 	}
 	return obj, err
+}
+
+func trimPodStatus(full corev1.PodStatus) corev1.PodStatus {
+	status := corev1.PodStatus{Phase: full.Phase, Reason: full.Reason, Message: full.Message}
+	for _, c := range full.Conditions {
+		if !isLifecycleCondition(c.Type) {
+			status.Conditions = append(status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason})
+		}
+	}
+	for _, c := range full.ContainerStatuses {
+		status.ContainerStatuses = append(status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, State: c.State})
+	}
+	return status
 }

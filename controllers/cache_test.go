@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"reflect"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +12,7 @@ import (
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
-func TestCachedPodsKeepWhatTheOperatorReads(t *testing.T) {
+func TestCachedPodsKeepWhatTheOperatorReadsAndNothingElse(t *testing.T) {
 	job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Name: "drawing", Namespace: "cad", UID: "job-uid"}}
 	full, err := attemptPod(job, 1, "extractor:v1")
 	if err != nil {
@@ -27,7 +28,12 @@ func TestCachedPodsKeepWhatTheOperatorReads(t *testing.T) {
 		}}},
 	}
 	want := full.DeepCopy()
+	full.Status.PodIP, full.Status.QOSClass = "10.0.0.7", corev1.PodQOSBestEffort
+	full.Status.Conditions = append(full.Status.Conditions,
+		corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodFailed", Message: "not ready"})
+	full.Status.ContainerStatuses[0].Image, full.Status.ContainerStatuses[0].RestartCount = "extractor:v1", 1
 
+	failure := failureOfPod(full)
 	out, err := trimForCache(full)
 	if err != nil {
 		t.Fatal(err)
@@ -40,11 +46,14 @@ func TestCachedPodsKeepWhatTheOperatorReads(t *testing.T) {
 		t.Errorf("the spec was kept: %+v", cached.Spec)
 	}
 	if !equality.Semantic.DeepEqual(cached.Status, want.Status) {
-		t.Errorf("status changed:\n got %+v\nwant %+v", cached.Status, want.Status)
+		t.Errorf("status kept more or less than the operator reads:\n got %+v\nwant %+v", cached.Status, want.Status)
 	}
 	want.ManagedFields = nil
 	if !equality.Semantic.DeepEqual(cached.ObjectMeta, want.ObjectMeta) {
 		t.Errorf("metadata changed:\n got %+v\nwant %+v", cached.ObjectMeta, want.ObjectMeta)
+	}
+	if got := failureOfPod(cached); !reflect.DeepEqual(got, failure) {
+		t.Errorf("the trimmed Pod classifies differently:\n got %+v\nwant %+v", got, failure)
 	}
 	if !metav1.IsControlledBy(cached, job) || len(cached.Finalizers) != 1 {
 		t.Errorf("owner or finalizer lost: %+v", cached.ObjectMeta)

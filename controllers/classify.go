@@ -223,8 +223,7 @@ func failureOfPod(pod *corev1.Pod) attemptFailure {
 		}
 	}
 	for _, c := range pod.Status.Conditions {
-		if c.Status == corev1.ConditionTrue && c.Type != corev1.PodReady && c.Type != corev1.PodScheduled &&
-			c.Type != corev1.PodInitialized && c.Type != corev1.ContainersReady && c.Type != corev1.PodReadyToStartContainers {
+		if c.Status == corev1.ConditionTrue && !isLifecycleCondition(c.Type) {
 			addReason(string(c.Type))
 			addReason(c.Reason)
 		}
@@ -233,6 +232,17 @@ func failureOfPod(pod *corev1.Pod) attemptFailure {
 		failure.message = pod.Status.Message
 	}
 	return failure
+}
+
+// isLifecycleCondition tells the conditions every Pod goes through, which
+// say nothing about why it failed, from those that may (DisruptionTarget,
+// or a condition some other controller adds).
+func isLifecycleCondition(t corev1.PodConditionType) bool {
+	switch t {
+	case corev1.PodReady, corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReadyToStartContainers:
+		return true
+	}
+	return false
 }
 
 // extractorStatus is the extractor container's status, if the kubelet reported one.
