@@ -130,6 +130,10 @@ func (r *Report) of(scenario string) []*Result {
 func (r *Report) Table() string {
 	var b strings.Builder
 	s := r.Settings
+	m, v := r.Machine, r.Versions
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), memory %s, Linux %s; load average %s at the start, %s at the end.\n\n", m.CPUs, m.Model, m.MemoryKB, m.Kernel, r.LoadAvgBeg, r.LoadAvgEnd)
+	fmt.Fprintf(&b, "Versions: %s, %s, %s, operator at %s. Command: `%s`, %s to %s.\n\n", v.Go, v.Kubernetes, v.Etcd, v.Operator, r.Command,
+		r.Started.UTC().Format(time.DateTime), r.Finished.UTC().Format(time.TimeOnly))
 	fmt.Fprintf(&b, "Limits: equal = %s; off = %s. Fake kubelet keeps each Pod Running for %s.\n\n", s.Equal, s.Off, s.PodRunTime)
 
 	if rows := r.of("throughput"); len(rows) > 0 {
