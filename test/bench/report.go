@@ -134,7 +134,8 @@ func (r *Report) Table() string {
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), memory %s, Linux %s; load average %s at the start, %s at the end.\n\n", m.CPUs, m.Model, m.MemoryKB, m.Kernel, r.LoadAvgBeg, r.LoadAvgEnd)
 	fmt.Fprintf(&b, "Versions: %s, %s, %s, operator at %s. Command: `%s`, %s to %s.\n\n", v.Go, v.Kubernetes, v.Etcd, v.Operator, r.Command,
 		r.Started.UTC().Format(time.DateTime), r.Finished.UTC().Format(time.TimeOnly))
-	fmt.Fprintf(&b, "Limits: equal = %s; off = %s. Fake kubelet keeps each Pod Running for %s.\n\n", s.Equal, s.Off, s.PodRunTime)
+	fmt.Fprintf(&b, "Limits: equal = %s; off = %s. Fake kubelet keeps each Pod Running for %s. Operator environment: %s.\n\n",
+		s.Equal, s.Off, s.PodRunTime, strings.Join(s.OperatorEnv, " "))
 
 	if rows := r.of("throughput"); len(rows) > 0 {
 		fmt.Fprintf(&b, "### 1. Throughput: %d jobs that succeed on the first attempt\n\n", s.ThroughputN)

@@ -44,8 +44,9 @@ type Settings struct {
 	// APIServerProfile, when positive, takes a CPU profile of kube-apiserver
 	// for that long at the start of every scenario-1 run.
 	APIServerProfile time.Duration
-	// OperatorEnv is extra environment for the operator process, such as
-	// GOMEMLIMIT=100MiB, to try deployment settings.
+	// OperatorEnv is the operator process's environment: the literal
+	// environment of its container in config/manager/manager.yaml, then
+	// the -operator-env flag's, to try other settings.
 	OperatorEnv []string
 }
 
@@ -110,7 +111,12 @@ func parseSettings(args []string) (*Settings, error) {
 	if s.OutDir == "" {
 		s.OutDir = filepath.Join(s.Root, "test", "bench", "results")
 	}
-	s.OperatorEnv = splitList(operatorEnv)
+	deployed, err := deployedEnv(s.Root)
+	if err != nil {
+		return nil, err
+	}
+	// The flag's values come last, and the last of a duplicated name wins.
+	s.OperatorEnv = append(deployed, splitList(operatorEnv)...)
 	s.Scenarios, s.Sides, s.ScaleSides = splitList(scenarios), splitList(sides), splitList(scaleSides)
 	for _, sc := range s.Scenarios {
 		switch sc {
@@ -145,7 +151,6 @@ func parseSettings(args []string) (*Settings, error) {
 		}
 		s.ThroughputLimits = append(s.ThroughputLimits, l)
 	}
-	var err error
 	if s.OtherLimits, err = s.limits(otherLimits); err != nil {
 		return nil, err
 	}

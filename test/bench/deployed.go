@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// managerManifest is where the operator's Deployment is defined.
+const managerManifest = "config/manager/manager.yaml"
+
+// managerContainer reads the operator's container from its Deployment, so
+// that the benchmark runs the operator with the environment it ships with
+// (GOMEMLIMIT) and tests can check that environment against its limits.
+func managerContainer(root string) (*appsv1.Deployment, int, error) {
+	raw, err := os.ReadFile(filepath.Join(root, managerManifest))
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, doc := range bytes.Split(raw, []byte("\n---\n")) {
+		d := &appsv1.Deployment{}
+		if err := yaml.Unmarshal(doc, d); err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", managerManifest, err)
+		}
+		if d.Kind != "Deployment" {
+			continue
+		}
+		for i, c := range d.Spec.Template.Spec.Containers {
+			if c.Name == "manager" {
+				return d, i, nil
+			}
+		}
+	}
+	return nil, 0, fmt.Errorf("%s has no Deployment with a container named manager", managerManifest)
+}
+
+// deployedEnv is the manager container's literal environment, as NAME=VALUE.
+func deployedEnv(root string) ([]string, error) {
+	d, i, err := managerContainer(root)
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, e := range d.Spec.Template.Spec.Containers[i].Env {
+		if e.ValueFrom == nil {
+			env = append(env, e.Name+"="+e.Value)
+		}
+	}
+	return env, nil
+}
