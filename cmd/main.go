@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -49,8 +51,8 @@ func run() error {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several replicas acts.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election lease; defaults to the operator's own namespace in a cluster.")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "Requests per second the operator may send to the API server.")
-	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of requests the operator may send to the API server.")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "Requests per second the operator may send to the API server, all resources together; negative: no limit.")
+	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of requests above --kube-api-qps, all resources together.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Jobs reconciled at once.")
 	flag.DurationVar(&pullGrace, "image-pull-grace-period", 5*time.Minute,
 		"How long an attempt may wait for its image or container configuration before it fails as retryable.")
@@ -68,7 +70,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	restConfig.QPS, restConfig.Burst = float32(qps), burst
+	limitRequests(restConfig, qps, burst)
 
 	metricsOptions := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics}
 	if secureMetrics {
@@ -111,4 +113,15 @@ func run() error {
 	}
 	ctrl.Log.Info("starting operator", "qps", qps, "burst", burst, "maxConcurrentReconciles", concurrency, "extractorImages", images.String())
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// limitRequests gives all of the operator's requests one budget. Without a
+// shared limiter, each resource's client (Pods, jobs, events, leases) gets a
+// bucket of its own, and the operator could send several times the QPS it
+// was given. A negative qps lifts the limit, as in client-go.
+func limitRequests(cfg *rest.Config, qps float64, burst int) {
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	if qps > 0 {
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(float32(qps), burst)
+	}
 }
