@@ -22,6 +22,9 @@ type OperatorView struct {
 	// RetryLatenessP99Ms is the operator's own extractionjob_retry_lateness_seconds:
 	// Pod create call minus nextRetryAt, by the operator's clock.
 	RetryLatenessP99Ms float64 `json:"retryLatenessP99MsAtMost"`
+	// RetriesLaterThan1s counts the retries the operator itself started
+	// more than a second after their nextRetryAt.
+	RetriesLaterThan1s float64 `json:"retriesLaterThan1s"`
 }
 
 func (o *operatorSide) view(ctx context.Context) (*OperatorView, error) {
@@ -85,6 +88,7 @@ func operatorView(families map[string]*dto.MetricFamily, controller string) (*Op
 	}
 	if h := hist("extractionjob_retry_lateness_seconds", false); h != nil {
 		v.RetryLatenessP99Ms = histQuantile(h, 0.99) * 1000
+		v.RetriesLaterThan1s = float64(h.GetSampleCount()) - histCount(h, 1)
 	}
 	return v, nil
 }
@@ -94,6 +98,16 @@ func histMean(h *dto.Histogram) float64 {
 		return 0
 	}
 	return h.GetSampleSum() / float64(h.GetSampleCount())
+}
+
+// histCount is the number of samples at most bound, which must be a bucket bound.
+func histCount(h *dto.Histogram, bound float64) float64 {
+	for _, b := range h.GetBucket() {
+		if b.GetUpperBound() == bound {
+			return float64(b.GetCumulativeCount())
+		}
+	}
+	return math.NaN()
 }
 
 // histQuantile is the upper bound of the first bucket that holds the q
