@@ -137,6 +137,18 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		Expect(reconcile().Priority).To(Equal(scheduled.Priority))
 	})
 
+	It("keeps the wake-up of a job whose cached version is older than its own last write", func() {
+		reconcile()
+		failAttempt(1)
+		scheduled := reconcile()
+		By("seeing the version before that write, as a lagging cache would")
+		stale := getJob(Default, ctx, job)
+		reconciler.replacedVersions.Store(stale.UID, stale.ResourceVersion)
+		again := reconcile()
+		Expect(again.RequeueAfter).To(BeNumerically(">", 0))
+		Expect(again.RequeueAfter).To(BeNumerically("<", scheduled.RequeueAfter))
+	})
+
 	It("makes no write when nothing changed", func() {
 		reconcile()
 		before := getJob(Default, ctx, job).ResourceVersion

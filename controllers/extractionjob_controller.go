@@ -53,8 +53,8 @@ type ExtractionJobReconciler struct {
 	replacedVersions sync.Map
 }
 
-// conflictRetryDelay is how soon a reconcile whose status write lost a race
-// runs again; the cache has usually seen the other write by then.
+// conflictRetryDelay is how soon a reconcile whose status write lost a race,
+// or whose cache was behind, runs again; the cache has usually caught up by then.
 const conflictRetryDelay = 100 * time.Millisecond
 
 // dueRetryPriority puts a job whose retry falls due ahead of the event-driven
@@ -114,7 +114,11 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, nil
 	}
 	if r.cacheBehindOwnWrite(job) {
-		return ctrl.Result{}, nil
+		// The watch event of that write will come, but this reconcile may
+		// have taken the job's queued wake-up with it: a later event would
+		// wake the job at ordinary priority, behind the whole backlog. Try
+		// again shortly instead, at the priority this request had.
+		return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
 	}
 
 	s := &attemptScope{job: job, now: r.Clock.Now(), recorder: r.Recorder}
@@ -638,8 +642,8 @@ func ptrTime(t time.Time) *metav1.Time {
 
 // SetupWithManager registers the reconciler, and the one that releases the
 // Pods of deleted jobs. Every update of a job triggers a reconcile, the
-// operator's own status writes included: that is how a reconcile that found
-// the cache behind its last write is resumed.
+// operator's own status writes included, so a reconcile that found the cache
+// behind its last write resumes as soon as the cache catches up.
 func (r *ExtractionJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	err := ctrl.NewControllerManagedBy(mgr).
 		For(&ejv1.ExtractionJob{}).
