@@ -9,9 +9,9 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -46,42 +46,16 @@ func measureCacheCost(ctx context.Context, r *Run) (*CacheCost, error) {
 	defer cancel() // stops the measuring caches
 	r.stopHarness()
 	cost := &CacheCost{JSONPerField: map[string]float64{}}
-
-	jobs, added, err := filledCache(ctx, r, &ejv1.ExtractionJob{})
+	jobs, jobCost, err := measureType(ctx, r, &ejv1.ExtractionJob{}, &ejv1.ExtractionJobList{}, "job", cost.JSONPerField)
 	if err != nil {
 		return nil, err
 	}
-	jobList := &ejv1.ExtractionJobList{}
-	if err := jobs.List(ctx, jobList); err != nil {
-		return nil, err
-	}
-	cost.Jobs = len(jobList.Items)
-	cost.HeapPerJob = per(added, cost.Jobs)
-	for i := range jobList.Items {
-		cost.JSONPerJob += jsonSize(&jobList.Items[i], "job", cost.JSONPerField)
-	}
-
-	pods, added, err := filledCache(ctx, r, &corev1.Pod{})
+	pods, podCost, err := measureType(ctx, r, &corev1.Pod{}, &corev1.PodList{}, "pod", cost.JSONPerField)
 	if err != nil {
 		return nil, err
 	}
-	podList := &corev1.PodList{}
-	if err := pods.List(ctx, podList); err != nil {
-		return nil, err
-	}
-	cost.Pods = len(podList.Items)
-	cost.HeapPerPod = per(added, cost.Pods)
-	for i := range podList.Items {
-		cost.JSONPerPod += jsonSize(&podList.Items[i], "pod", cost.JSONPerField)
-	}
-	cost.JSONPerJob, cost.JSONPerPod = per(cost.JSONPerJob, cost.Jobs), per(cost.JSONPerPod, cost.Pods)
-	for k, v := range cost.JSONPerField {
-		n := cost.Jobs
-		if strings.HasPrefix(k, "pod.") {
-			n = cost.Pods
-		}
-		cost.JSONPerField[k] = per(v, n)
-	}
+	cost.Jobs, cost.HeapPerJob, cost.JSONPerJob = jobCost.count, jobCost.heapPer, jobCost.jsonPer
+	cost.Pods, cost.HeapPerPod, cost.JSONPerPod = podCost.count, podCost.heapPer, podCost.jsonPer
 
 	cost.Profile = filepath.Join(r.Dir, "operator-caches.heap.pprof")
 	if err := writeHeapProfile(cost.Profile); err != nil {
@@ -90,6 +64,40 @@ func measureCacheCost(ctx context.Context, r *Run) (*CacheCost, error) {
 	runtime.KeepAlive(jobs)
 	runtime.KeepAlive(pods)
 	return cost, nil
+}
+
+// typeCost is what one cached object of a type costs on average.
+type typeCost struct {
+	count            int
+	heapPer, jsonPer float64
+}
+
+// measureType fills a cache of one type and measures its objects; perField
+// gets their JSON size by part. The cache is returned so that it stays alive
+// for the heap profile.
+func measureType(ctx context.Context, r *Run, obj client.Object, list client.ObjectList, kind string,
+	perField map[string]float64) (cache.Cache, typeCost, error) {
+	c, added, err := filledCache(ctx, r, obj)
+	if err != nil {
+		return nil, typeCost{}, err
+	}
+	if err := c.List(ctx, list); err != nil {
+		return nil, typeCost{}, err
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, typeCost{}, err
+	}
+	parts := map[string]float64{}
+	var total float64
+	for _, item := range items {
+		total += jsonSize(item, kind, parts)
+	}
+	n := len(items)
+	for k, v := range parts {
+		perField[k] = per(v, n)
+	}
+	return c, typeCost{count: n, heapPer: per(added, n), jsonPer: per(total, n)}, nil
 }
 
 // filledCache starts a cache of one type with the operator's cache options

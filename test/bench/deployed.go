@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -16,36 +17,36 @@ const managerManifest = "config/manager/manager.yaml"
 // managerContainer reads the operator's container from its Deployment, so
 // that the benchmark runs the operator with the environment it ships with
 // (GOMEMLIMIT) and tests can check that environment against its limits.
-func managerContainer(root string) (*appsv1.Deployment, int, error) {
+func managerContainer(root string) (*corev1.Container, error) {
 	raw, err := os.ReadFile(filepath.Join(root, managerManifest))
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	for _, doc := range bytes.Split(raw, []byte("\n---\n")) {
 		d := &appsv1.Deployment{}
 		if err := yaml.Unmarshal(doc, d); err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", managerManifest, err)
+			return nil, fmt.Errorf("%s: %w", managerManifest, err)
 		}
 		if d.Kind != "Deployment" {
 			continue
 		}
-		for i, c := range d.Spec.Template.Spec.Containers {
-			if c.Name == "manager" {
-				return d, i, nil
+		for i := range d.Spec.Template.Spec.Containers {
+			if c := &d.Spec.Template.Spec.Containers[i]; c.Name == "manager" {
+				return c, nil
 			}
 		}
 	}
-	return nil, 0, fmt.Errorf("%s has no Deployment with a container named manager", managerManifest)
+	return nil, fmt.Errorf("%s has no Deployment with a container named manager", managerManifest)
 }
 
 // deployedEnv is the manager container's literal environment, as NAME=VALUE.
 func deployedEnv(root string) ([]string, error) {
-	d, i, err := managerContainer(root)
+	c, err := managerContainer(root)
 	if err != nil {
 		return nil, err
 	}
 	var env []string
-	for _, e := range d.Spec.Template.Spec.Containers[i].Env {
+	for _, e := range c.Env {
 		if e.ValueFrom == nil {
 			env = append(env, e.Name+"="+e.Value)
 		}

@@ -25,7 +25,7 @@ func goMemLimitBytes(t *testing.T, v string) int64 {
 }
 
 func TestTheOperatorShipsASoftMemoryLimitBelowItsContainerLimit(t *testing.T) {
-	d, i, err := managerContainer("../..")
+	manager, err := managerContainer("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestTheOperatorShipsASoftMemoryLimitBelowItsContainerLimit(t *testing.T) {
 	if soft == 0 {
 		t.Fatalf("the manager container sets no GOMEMLIMIT; env %v", env)
 	}
-	hard := d.Spec.Template.Spec.Containers[i].Resources.Limits.Memory().Value()
+	hard := manager.Resources.Limits.Memory().Value()
 	// The soft limit counts the Go runtime's memory only; the rest of the
 	// process needs room below the hard limit, or the GC is pushed to the
 	// kernel's OOM killer.
