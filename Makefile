@@ -8,7 +8,11 @@ KUBEBUILDER_ASSETS ?= $(ENVTEST_DIR)
 export KUBEBUILDER_ASSETS
 
 CONTROLLER_GEN := go tool controller-gen
-IMG ?= ghcr.io/pybase/extraction-operator:v0.1.0
+# The images `make deploy` runs: empty keeps what config/default pins (the
+# operator v0.1.0, and the operator's built-in --extractor-image).
+IMG ?=
+EXTRACTOR_IMG ?=
+export IMG EXTRACTOR_IMG
 
 .PHONY: help
 help: ## List the targets.
@@ -76,16 +80,16 @@ uninstall: ## Remove the CRD (and every ExtractionJob) from the current kubeconf
 	kubectl delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy the operator with config/default (image $(IMG)).
-	kubectl apply --server-side -k config/default
+deploy: manifests ## Deploy the operator with config/default (IMG=operator image, EXTRACTOR_IMG=extractor image).
+	hack/deploy.sh apply
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy created.
-	kubectl delete --ignore-not-found -k config/default
+	hack/deploy.sh delete
 
 .PHONY: docker-build
 docker-build: ## Build the operator image (needs a Docker engine).
-	docker build -t $(IMG) .
+	docker build -t $(or $(IMG),ghcr.io/pybase/extraction-operator:v0.1.0) .
 
 ##@ Local cluster (KWOK)
 
