@@ -6,8 +6,11 @@ FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS builder
 ARG TARGETOS
 ARG TARGETARCH
 WORKDIR /workspace
-# Modules first, so that a change to the code reuses the download layer.
+# Modules first, so that a change to the code reuses the download layer. The
+# Pod contract's go.mod comes with them: go.mod replaces that module with
+# ./api/podcontract, and go mod download reads the replacement's go.mod.
 COPY go.mod go.sum ./
+COPY api/podcontract/go.mod api/podcontract/
 RUN go mod download
 # .dockerignore lets in the Go sources only.
 COPY . .

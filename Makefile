@@ -39,6 +39,7 @@ vet: ## Vet the Go code.
 .PHONY: verify
 verify: manifests generate ## Fail when generated files, go.mod or formatting drift from what is committed.
 	go mod tidy
+	cd api/podcontract && go mod tidy && go vet ./...
 	@test -z "$$(gofmt -l api controllers cmd test)" || { echo "gofmt needed:"; gofmt -l api controllers cmd test; exit 1; }
 	go vet ./...
 	@git diff --exit-code -- config api go.mod go.sum || { echo "generated files drifted: run 'make manifests generate' and commit"; exit 1; }
@@ -54,6 +55,7 @@ envtest-assets:
 .PHONY: test
 test: vet envtest-assets ## Build what the tests need and run every test.
 	go test ./... -count=1
+	cd api/podcontract && go vet ./... && go test ./... -count=1
 	$(MAKE) test-e2e
 	$(MAKE) test-chaos-short
 

@@ -9,6 +9,7 @@ require (
 	github.com/prometheus/client_golang v1.24.0
 	github.com/prometheus/client_model v0.6.2
 	github.com/prometheus/common v0.70.0
+	github.com/pybase/extraction-operator/api/podcontract v0.1.0
 	github.com/spf13/cobra v1.10.2
 	github.com/yuin/gopher-lua v1.1.2
 	k8s.io/api v0.37.2
@@ -125,5 +126,10 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
+
+// The Pod contract is a module of its own (tagged api/podcontract/vX.Y.Z), so
+// that extractors can import it without Kubernetes; the operator builds with
+// the copy in this tree.
+replace github.com/pybase/extraction-operator/api/podcontract => ./api/podcontract
 
 tool sigs.k8s.io/controller-tools/cmd/controller-gen

@@ -7,35 +7,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/pybase/extraction-operator/api/podcontract"
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
-
-// The built-in table. An error type is matched by case-insensitive substring,
-// retryable entries first; an unknown error type is retryable.
-var (
-	retryableErrorTypes = []string{
-		"ConnectionError", "TimeoutError", "ServiceUnavailable", "RateLimitExceeded",
-		"TemporaryFailure", "S3ConnectionError", "Werk24Timeout",
-	}
-	permanentErrorTypes = []string{
-		"UnsupportedFormat", "CorruptedFile", "InvalidFileType", "AuthenticationFailed",
-		"PermissionDenied", "FileTooLarge",
-	}
-)
-
-// KnownErrorTypes lists the built-in table's error types, retryable first.
-func KnownErrorTypes() []string {
-	return slices.Concat(retryableErrorTypes, permanentErrorTypes)
-}
-
-// sysexitsErrorTypes reads an exit code without an error type as sysexits.h does.
-var sysexitsErrorTypes = map[int32]string{
-	65: "CorruptedFile",      // EX_DATAERR
-	68: "ConnectionError",    // EX_NOHOST
-	69: "ServiceUnavailable", // EX_UNAVAILABLE
-	75: "TemporaryFailure",   // EX_TEMPFAIL
-	77: "PermissionDenied",   // EX_NOPERM
-}
 
 // disruptionReasons map what the cluster says about a Pod it took away to an
 // error type, in order of precedence. They are failures of the cluster, not
@@ -128,25 +102,23 @@ func builtinVerdict(failure attemptFailure) (errorType string, class ejv1.Failur
 	}
 
 	reason = firstReason(failure.reasons)
-	errorType, message, ok := parseErrorLine(failure.message)
+	errorType, message, ok := podcontract.ParseFailure(failure.message)
 	if !ok {
 		errorType = ejv1.ErrorTypeUnknown
 		if failure.exitCode != nil {
-			if known, found := sysexitsErrorTypes[*failure.exitCode]; found {
+			if known, found := podcontract.ErrorTypeOfExitCode(int(*failure.exitCode)); found {
 				errorType = known
 			}
 			message = fallbackMessage(message, fmt.Sprintf("The extractor exited with code %d.", *failure.exitCode))
 		}
 	}
-	return errorType, classOfErrorType(errorType), reason, fallbackMessage(message, "The attempt failed without a message.")
+	return errorType, failureClass(podcontract.ClassOf(errorType)), reason, fallbackMessage(message, "The attempt failed without a message.")
 }
 
-// classOfErrorType looks an error type up in the built-in table.
-func classOfErrorType(errorType string) ejv1.FailureClass {
-	if matchesAny(errorType, retryableErrorTypes) {
-		return ejv1.ClassRetryable
-	}
-	if matchesAny(errorType, permanentErrorTypes) {
+// failureClass is the API's name for a class of the Pod contract's built-in
+// table.
+func failureClass(class podcontract.Class) ejv1.FailureClass {
+	if class == podcontract.Permanent {
 		return ejv1.ClassPermanent
 	}
 	return ejv1.ClassRetryable
@@ -155,7 +127,7 @@ func classOfErrorType(errorType string) ejv1.FailureClass {
 func ruleMatches(rule ejv1.RetryRule, errorType string, failure attemptFailure) bool {
 	switch {
 	case len(rule.ErrorTypes) > 0:
-		return matchesAny(errorType, rule.ErrorTypes)
+		return podcontract.ErrorTypeMatches(errorType, rule.ErrorTypes...)
 	case len(rule.ExitCodes) > 0:
 		return failure.exitCode != nil && slices.Contains(rule.ExitCodes, *failure.exitCode)
 	case len(rule.Reasons) > 0:
@@ -173,15 +145,6 @@ func classOfAction(action ejv1.RuleAction) ejv1.FailureClass {
 	default:
 		return ejv1.ClassRetryable
 	}
-}
-
-// matchesAny reports whether one of the patterns is a case-insensitive
-// substring of errorType.
-func matchesAny(errorType string, patterns []string) bool {
-	lower := strings.ToLower(errorType)
-	return slices.ContainsFunc(patterns, func(p string) bool {
-		return p != "" && strings.Contains(lower, strings.ToLower(p))
-	})
 }
 
 func hasReason(reasons []string, want string) bool {

@@ -29,6 +29,7 @@ func TestClassifyBuiltinTable(t *testing.T) {
 		{"retryable entries are checked before permanent ones", exited(1, "TimeoutErrorPermissionDenied: x"), "TimeoutErrorPermissionDenied", ejv1.ClassRetryable, "x"},
 		{"an unknown error type is retryable", exited(1, "QuotaWobble: hm"), "QuotaWobble", ejv1.ClassRetryable, "hm"},
 		{"a stray log line is not an error type and falls back to the exit code", exited(65, "Traceback (most recent call last):"), "CorruptedFile", ejv1.ClassPermanent, "Traceback (most recent call last):"},
+		{"sysexits 68 is ConnectionError", exited(68, ""), "ConnectionError", ejv1.ClassRetryable, "The extractor exited with code 68."},
 		{"sysexits 69 is ServiceUnavailable", exited(69, ""), "ServiceUnavailable", ejv1.ClassRetryable, "The extractor exited with code 69."},
 		{"sysexits 75 is TemporaryFailure", exited(75, ""), "TemporaryFailure", ejv1.ClassRetryable, "The extractor exited with code 75."},
 		{"sysexits 77 is PermissionDenied", exited(77, ""), "PermissionDenied", ejv1.ClassPermanent, "The extractor exited with code 77."},

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/pybase/extraction-operator/api/podcontract"
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
@@ -61,7 +62,7 @@ var (
 )
 
 // knownMetricErrorTypes are the error types that keep their own label value.
-var knownMetricErrorTypes = slices.Concat(KnownErrorTypes(), []string{
+var knownMetricErrorTypes = slices.Concat(podcontract.BuiltinErrorTypes(), []string{
 	ejv1.ErrorTypeOOMKilled, ejv1.ErrorTypePodEvicted, ejv1.ErrorTypePodPreempted,
 	ejv1.ErrorTypePodDisrupted, ejv1.ErrorTypeNodeLost, ejv1.ErrorTypePodDeleted,
 	ejv1.ErrorTypeInvalidImageName, ejv1.ErrorTypeImagePull, ejv1.ErrorTypeContainerConfig,

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/pybase/extraction-operator/api/podcontract"
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
@@ -69,10 +70,10 @@ func attemptPod(job *ejv1.ExtractionJob, attempt int32, image string) (*corev1.P
 		Name:  extractorContainerName,
 		Image: image,
 		Env: []corev1.EnvVar{
-			{Name: "EXTRACTION_FORMAT", Value: string(job.Spec.Format)},
-			{Name: "EXTRACTION_SOURCE_URL", Value: job.Spec.Source.URL},
-			{Name: "EXTRACTION_OPTIONS", Value: string(options)},
-			{Name: "EXTRACTION_ATTEMPT", Value: strconv.Itoa(int(attempt))},
+			{Name: podcontract.EnvFormat, Value: string(job.Spec.Format)},
+			{Name: podcontract.EnvSourceURL, Value: job.Spec.Source.URL},
+			{Name: podcontract.EnvOptions, Value: string(options)},
+			{Name: podcontract.EnvAttempt, Value: strconv.Itoa(int(attempt))},
 		},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/utils/ptr"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // FuzzTerminationMessage feeds what hostile or broken extractors may write
@@ -22,8 +24,8 @@ func FuzzTerminationMessage(f *testing.F) {
 		f.Add(seed, int32(1))
 	}
 	f.Fuzz(func(t *testing.T, raw string, exitCode int32) {
-		errorType, message, ok := parseErrorLine(raw)
-		if ok && !errorTypePrefix.MatchString(errorType+": ") {
+		errorType, message, ok := podcontract.ParseFailure(raw)
+		if ok && !podcontract.ValidErrorType(errorType) {
 			t.Fatalf("error type %q does not match the contract", errorType)
 		}
 		checkBoundedText(t, "parsed message", message)
@@ -36,7 +38,7 @@ func FuzzTerminationMessage(f *testing.F) {
 
 		result, err := parseResult(raw)
 		if err == nil && result != nil {
-			if len(result.Raw) > maxResultBytes || !utf8.Valid(result.Raw) {
+			if len(result.Raw) > podcontract.MaxResultBytes || !utf8.Valid(result.Raw) {
 				t.Fatalf("result of %d bytes kept", len(result.Raw))
 			}
 			var object map[string]any
@@ -49,8 +51,8 @@ func FuzzTerminationMessage(f *testing.F) {
 
 func checkBoundedText(t *testing.T, what, text string) {
 	t.Helper()
-	if len(text) > maxMessageBytes {
-		t.Fatalf("%s is %d bytes, more than %d", what, len(text), maxMessageBytes)
+	if len(text) > podcontract.MaxMessageBytes {
+		t.Fatalf("%s is %d bytes, more than %d", what, len(text), podcontract.MaxMessageBytes)
 	}
 	if !utf8.ValidString(text) {
 		t.Fatalf("%s is not valid UTF-8: %q", what, text)

@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 const (
-	defaultTerminationLog = "/dev/termination-log"
+	defaultTerminationLog = podcontract.TerminationLogPath
 	defaultMaxBytes       = 256 << 20
 	defaultTimeout        = 15 * time.Minute
 )
@@ -64,16 +66,16 @@ func parseConfig(args []string, env func(string) string, stderr io.Writer) (conf
 		return cfg, fail(typeUsage, err, "flag --max-bytes")
 	}
 
-	cfg.format = env("EXTRACTION_FORMAT")
-	cfg.sourceURL = env("EXTRACTION_SOURCE_URL")
-	cfg.attempt = env("EXTRACTION_ATTEMPT")
+	cfg.format = env(podcontract.EnvFormat)
+	cfg.sourceURL = env(podcontract.EnvSourceURL)
+	cfg.attempt = env(podcontract.EnvAttempt)
 	if cfg.format == "" {
-		return cfg, fail(typeUsage, nil, "EXTRACTION_FORMAT is not set")
+		return cfg, fail(typeUsage, nil, "%s is not set", podcontract.EnvFormat)
 	}
 	if cfg.sourceURL == "" {
-		return cfg, fail(typeUsage, nil, "EXTRACTION_SOURCE_URL is not set")
+		return cfg, fail(typeUsage, nil, "%s is not set", podcontract.EnvSourceURL)
 	}
-	options, err := parseOptions(env("EXTRACTION_OPTIONS"))
+	options, err := parseOptions(env(podcontract.EnvOptions))
 	if err != nil {
 		return cfg, err
 	}
@@ -91,7 +93,7 @@ func parseOptions(raw string) (map[string]string, error) {
 	}
 	var options map[string]string
 	if err := json.Unmarshal([]byte(raw), &options); err != nil {
-		return nil, fail(typeUsage, err, "EXTRACTION_OPTIONS is not a JSON object of strings")
+		return nil, fail(typeUsage, err, "%s is not a JSON object of strings", podcontract.EnvOptions)
 	}
 	return options, nil
 }

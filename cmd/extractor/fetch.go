@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // source is an opened file, read once from front to back.
@@ -32,7 +34,7 @@ func openSource(ctx context.Context, cfg config, client *http.Client) (source, e
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err
 		}
-		return source{}, fail(typeUsage, err, "EXTRACTION_SOURCE_URL is not a URL")
+		return source{}, fail(typeUsage, err, "%s is not a URL", podcontract.EnvSourceURL)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":

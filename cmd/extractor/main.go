@@ -61,11 +61,11 @@
 // PDF.
 //
 // On failure it exits with a sysexits.h code and writes "ErrorType: message"
-// as the first line of the termination message. Every error type has one exit
-// code, chosen so that the operator's reading of the code alone (65
-// CorruptedFile, 69 ServiceUnavailable, 75 TemporaryFailure, 77
-// PermissionDenied, anything else unknown) gives the type's own class: the
-// class survives when the termination message is lost.
+// as the first line of the termination message. The error types, their
+// classes and exit codes are those of the Pod contract (package
+// github.com/pybase/extraction-operator/api/podcontract), whose exit codes
+// give the operator the type's own class from the code alone: the class
+// survives when the termination message is lost.
 //
 //	Error type            Exit  sysexits         Operator's class   When
 //	UsageError              64  EX_USAGE         retryable*         bad flags, environment or options

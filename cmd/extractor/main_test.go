@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // extractorBinary is the program under test, built once by TestMain the way
@@ -46,10 +48,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// errorLine is the Pod contract's first line of a failure, as the operator
-// parses it.
-var errorLine = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]{0,63}): `)
-
 // outcome is what the operator would see of one run.
 type outcome struct {
 	exitCode int
@@ -57,12 +55,11 @@ type outcome struct {
 	stderr   string
 }
 
+// errorType is the error type the operator reads from the termination
+// message, or "" if it finds none.
 func (o outcome) errorType() string {
-	first, _, _ := strings.Cut(o.message, "\n")
-	if m := errorLine.FindStringSubmatch(first); m != nil {
-		return m[1]
-	}
-	return ""
+	errorType, _, _ := podcontract.ParseFailure(o.message)
+	return errorType
 }
 
 // runExtractor runs the program with exactly the given environment, so that
@@ -113,8 +110,8 @@ func checkContract(t *testing.T, o outcome) {
 		if err := json.Unmarshal([]byte(o.message), &result); err != nil || result == nil {
 			t.Fatalf("the result %q is not a JSON object: %v", o.message, err)
 		}
-		if len(o.message) > maxResultBytes {
-			t.Errorf("the result is %d bytes, more than %d", len(o.message), maxResultBytes)
+		if len(o.message) > podcontract.MaxResultBytes {
+			t.Errorf("the result is %d bytes, more than %d", len(o.message), podcontract.MaxResultBytes)
 		}
 		return
 	}
@@ -122,7 +119,7 @@ func checkContract(t *testing.T, o outcome) {
 	if errorType == "" {
 		t.Fatalf("the termination message %q does not start with an error type; stderr:\n%s", o.message, o.stderr)
 	}
-	if code := exitCodes[errorType]; code != o.exitCode {
+	if code := podcontract.ExitCode(errorType); code != o.exitCode {
 		t.Errorf("exit code %d, but %s is documented as %d", o.exitCode, errorType, code)
 	}
 	first, _, _ := strings.Cut(o.message, "\n")

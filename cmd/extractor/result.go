@@ -7,38 +7,33 @@ import (
 	"fmt"
 	"io"
 	"os"
-)
 
-// maxResultBytes is the largest result the operator keeps in status.
-const maxResultBytes = 4096
+	"github.com/pybase/extraction-operator/api/podcontract"
+)
 
 // encodeResult builds the success summary: the fields every format has, and
 // the format's own summary flattened beside them.
 func encodeResult(format string, size int64, sha256 []byte, summary any) ([]byte, error) {
-	fields := map[string]json.RawMessage{}
+	fields := map[string]any{}
 	if summary != nil {
-		raw, err := marshal(summary)
+		raw, err := podcontract.MarshalResult(summary)
 		if err != nil {
 			return nil, fail(typeInternal, err, "encoding the %s summary", format)
 		}
-		if err := json.Unmarshal(raw, &fields); err != nil {
+		var summaryFields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &summaryFields); err != nil {
 			return nil, fail(typeInternal, err, "the %s summary is not a JSON object", format)
 		}
-	}
-	for key, value := range map[string]any{"format": format, "size": size, "sha256": hex.EncodeToString(sha256)} {
-		raw, err := marshal(value)
-		if err != nil {
-			return nil, fail(typeInternal, err, "encoding %s", key)
+		for key, value := range summaryFields {
+			fields[key] = value
 		}
-		fields[key] = raw
 	}
-	result, err := marshal(fields)
+	fields["format"], fields["size"], fields["sha256"] = format, size, hex.EncodeToString(sha256)
+	// The summaries are bounded by construction; the contract's check guards
+	// the bound.
+	result, err := podcontract.MarshalResult(fields)
 	if err != nil {
 		return nil, fail(typeInternal, err, "encoding the result")
-	}
-	// The summaries are bounded by construction; this guards the bound.
-	if len(result) > maxResultBytes {
-		return nil, fail(typeInternal, nil, "the result is %d bytes, more than the %d the operator keeps", len(result), maxResultBytes)
 	}
 	return result, nil
 }
@@ -54,16 +49,4 @@ func writeTerminationMessage(path string, message []byte, stdout io.Writer) erro
 		return fmt.Errorf("writing the termination message: %w", err)
 	}
 	return nil
-}
-
-// marshal is json.Marshal without HTML escaping: names from files are shown
-// as they are, and escaping would only make them longer.
-func marshal(v any) ([]byte, error) {
-	var out bytes.Buffer
-	encoder := json.NewEncoder(&out)
-	encoder.SetEscapeHTML(false)
-	if err := encoder.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }

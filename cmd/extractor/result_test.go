@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 func TestEncodeResult(t *testing.T) {
@@ -44,7 +46,7 @@ func TestEncodeResult(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(raw) > maxResultBytes {
+		if len(raw) > podcontract.MaxResultBytes {
 			t.Errorf("%d bytes", len(raw))
 		}
 	})

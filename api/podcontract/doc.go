@@ -1,0 +1,114 @@
+// Package podcontract is the Pod contract between the ExtractionJob operator
+// and an extractor: what the operator gives the extractor container of an
+// attempt's Pod, and how the extractor reports its outcome. The operator
+// reads Pods with this package and the reference extractor (cmd/extractor)
+// writes with it, so the two cannot drift apart.
+//
+// It is a Go module of its own that imports only the standard library, so
+// that an extractor written in Go can import it without pulling Kubernetes
+// into its build:
+//
+//	go get github.com/pybase/extraction-operator/api/podcontract@latest
+//
+// Its versions are tagged api/podcontract/vX.Y.Z. An extractor in another
+// language follows the rules below; nothing in them is specific to Go.
+//
+// # Input
+//
+// The operator runs one Pod per attempt, with restartPolicy Never, a single
+// container named "extractor" that runs as the non-root user 65532 on a
+// read-only root file system, with an emptyDir at /tmp for scratch space.
+// The container gets these environment variables:
+//
+//   - EXTRACTION_FORMAT (EnvFormat): the job's format: pdf, dxf, ifc, step or werk24.
+//   - EXTRACTION_SOURCE_URL (EnvSourceURL): the URL of the source file.
+//   - EXTRACTION_OPTIONS (EnvOptions): the job's options, a JSON object of
+//     strings; "{}" when there are none.
+//   - EXTRACTION_ATTEMPT (EnvAttempt): the attempt's number, 1 for the first.
+//
+// The keys of the job's source.secretRef, if it names a Secret, come beside
+// them, for credentials.
+//
+// # Success
+//
+// Exit 0, after writing the result to the termination log,
+// /dev/termination-log (TerminationLogPath): a JSON object of at most 4 KiB
+// (MaxResultBytes) in valid UTF-8, nested at most 32 levels deep
+// (MaxResultDepth). It becomes the job's status.result, compacted
+// (ParseResult). MarshalResult encodes a Go value so that it passes. An empty
+// termination log is a success without a result; anything else that is not
+// such an object is a success whose result the operator drops, with a
+// ResultIgnored event.
+//
+// # Failure
+//
+// Exit non-zero, after writing "ErrorType: message" as the first line of the
+// termination log (FormatFailure). An error type is a letter followed by at
+// most 63 letters, digits or underscores (ValidErrorType), and ": " follows
+// it. Only the first line is read; more lines, such as a stack trace, may
+// follow for people. The operator keeps at most 1 KiB (MaxMessageBytes) of
+// the message, made valid UTF-8 with control characters as spaces
+// (ParseFailure, Sanitize); FormatFailure keeps the whole line within that.
+//
+// The error type decides the failure's class when no rule of the job
+// matches (ClassOf). The built-in table is matched by case-insensitive
+// substring (ErrorTypeMatches), retryable entries first, so that
+// "PdfCorruptedFileError" is Permanent and "S3TimeoutError" is Retryable:
+//
+//   - Retryable: ConnectionError, TimeoutError, ServiceUnavailable,
+//     RateLimitExceeded, TemporaryFailure, S3ConnectionError, Werk24Timeout.
+//   - Permanent: UnsupportedFormat, CorruptedFile, InvalidFileType,
+//     AuthenticationFailed, PermissionDenied, FileTooLarge.
+//   - Any other error type is Retryable.
+//
+// A Retryable failure is retried after a growing backoff, up to the job's
+// maxRetries; a Permanent one fails the job at once. The job's rules (by
+// error type, exit code or reason) come before the table. The operator has a
+// third class, Disruption, for what the cluster does to a Pod (an eviction,
+// a preemption, a lost node), which no extractor reports.
+//
+// # Exit codes
+//
+// When the termination log has no "ErrorType: " line (the extractor died, or
+// wrote only logs), the operator reads the exit code as sysexits.h does
+// (ErrorTypeOfExitCode): 65 (EX_DATAERR) CorruptedFile, 68 (EX_NOHOST)
+// ConnectionError, 69 (EX_UNAVAILABLE) ServiceUnavailable, 75 (EX_TEMPFAIL)
+// TemporaryFailure, 77 (EX_NOPERM) PermissionDenied; any other code is an
+// unknown error, which is Retryable. An extractor should therefore exit with a
+// code whose reading has the same class as its error type, so that the class
+// survives a lost message. ExitCode gives such a code for every error type:
+//
+//	Error type            Exit  sysexits         Class
+//	UsageError              64  EX_USAGE         Retryable (unknown)
+//	UnsupportedFormat       65  EX_DATAERR       Permanent
+//	InvalidFileType         65  EX_DATAERR       Permanent
+//	CorruptedFile           65  EX_DATAERR       Permanent
+//	FileTooLarge            65  EX_DATAERR       Permanent
+//	SourceNotFound          66  EX_NOINPUT       Retryable (unknown)
+//	ServiceUnavailable      69  EX_UNAVAILABLE   Retryable
+//	InternalError           70  EX_SOFTWARE      Retryable (unknown)
+//	IOError                 74  EX_IOERR         Retryable (unknown)
+//	ConnectionError         75  EX_TEMPFAIL      Retryable
+//	S3ConnectionError       75  EX_TEMPFAIL      Retryable
+//	TimeoutError            75  EX_TEMPFAIL      Retryable
+//	Werk24Timeout           75  EX_TEMPFAIL      Retryable
+//	RateLimitExceeded       75  EX_TEMPFAIL      Retryable
+//	TemporaryFailure        75  EX_TEMPFAIL      Retryable
+//	Interrupted             75  EX_TEMPFAIL      Retryable (unknown)
+//	UnexpectedResponse      76  EX_PROTOCOL      Retryable (unknown)
+//	AuthenticationFailed    77  EX_NOPERM        Permanent
+//	PermissionDenied        77  EX_NOPERM        Permanent
+//	any other Permanent     65  EX_DATAERR       Permanent
+//	any other Retryable     70  EX_SOFTWARE      Retryable
+//
+// # Logs
+//
+// The container has terminationMessagePolicy FallbackToLogsOnError: when a
+// failed extractor leaves the termination log empty, the kubelet puts the
+// tail of its log there instead (its last 80 lines, at most 2 KiB), so that people
+// see why it died. The operator reads that tail's first line like any
+// termination message, which is why no log line should look like
+// "ErrorType: message": start log lines with a timestamp, for example. It
+// then finds no error type and reads the exit code, which is why the exit
+// code matters.
+package podcontract
