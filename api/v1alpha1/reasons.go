@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "github.com/pybase/extraction-operator/api/podcontract"
+
 // Labels and annotations the operator reads or writes.
 const (
 	// RetryRequestAnnotation holds an opaque token; a new value asks the
@@ -58,7 +60,9 @@ const (
 // Error types the operator derives from a Pod rather than reading them from
 // the extractor's termination message.
 const (
-	ErrorTypeTimeout          = "TimeoutError"
+	// ErrorTypeTimeout is the contract's own TimeoutError, so that an
+	// attemptTimeout and an extractor's timeout read alike.
+	ErrorTypeTimeout          = podcontract.TimeoutError
 	ErrorTypeOOMKilled        = "OOMKilled"
 	ErrorTypePodEvicted       = "PodEvicted"
 	ErrorTypePodPreempted     = "PodPreempted"
