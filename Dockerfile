@@ -1,5 +1,8 @@
-# The operator's image: a static binary on distroless, running as non-root.
-#   docker build -t ghcr.io/pybase/extraction-operator:v0.1.0 .   (make docker-build)
+# The operator's image and the reference extractor's: static binaries on
+# distroless, running as non-root (distroless/static carries the CA roots the
+# extractor needs for https and S3).
+#   docker build -t ghcr.io/pybase/extraction-operator:v0.1.0 .                        (make docker-build)
+#   docker build --target extractor -t ghcr.io/pybase/extraction-extractor:v0.1.0 .   (make docker-build-extractor)
 ARG GO_VERSION=1.26
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS builder
@@ -15,8 +18,17 @@ RUN go mod download
 # .dockerignore lets in the Go sources only.
 COPY . .
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags "-s -w" -o /workspace/manager ./cmd
+    go build -trimpath -ldflags "-s -w" -o /workspace/manager ./cmd && \
+    CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
+    go build -trimpath -ldflags "-s -w" -o /workspace/extractor ./cmd/extractor
 
+FROM gcr.io/distroless/static:nonroot AS extractor
+WORKDIR /
+COPY --from=builder /workspace/extractor /extractor
+USER 65532:65532
+ENTRYPOINT ["/extractor"]
+
+# The operator comes last, so that a plain `docker build` builds it.
 FROM gcr.io/distroless/static:nonroot
 WORKDIR /
 COPY --from=builder /workspace/manager /manager

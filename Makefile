@@ -93,6 +93,10 @@ undeploy: ## Remove what deploy created.
 docker-build: ## Build the operator image (needs a Docker engine).
 	docker build -t $(or $(IMG),ghcr.io/pybase/extraction-operator:v0.1.0) .
 
+.PHONY: docker-build-extractor
+docker-build-extractor: ## Build the reference extractor's image (needs a Docker engine).
+	docker build --target extractor -t $(or $(EXTRACTOR_IMG),ghcr.io/pybase/extraction-extractor:v0.1.0) .
+
 ##@ Local cluster (KWOK)
 
 E2E_CLUSTER ?= extraction-e2e
