@@ -12,7 +12,9 @@ import (
 	"testing"
 )
 
-// The tests make every file they use, so no binary fixture is committed.
+// The tests make the files they use here, except the PDFs of testdata/pdf,
+// which real tools made (see make-fixtures.sh there), so that the PDF reader is
+// checked against what those tools write and what poppler reads of it.
 
 // minimalPDF is a valid PDF with the given number of pages: a catalog, a
 // page tree, the pages, and an xref table with real offsets.

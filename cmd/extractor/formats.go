@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"io"
 	"net/http"
 	"regexp"
@@ -26,17 +27,19 @@ type inspector interface {
 }
 
 // formats are the formats of the ExtractionJob API.
-var formats = map[string]func() inspector{
-	"pdf":    func() inspector { return newPDFInspector() },
-	"dxf":    func() inspector { return newDXFInspector() },
-	"ifc":    func() inspector { return newSTEPInspector(true) },
-	"step":   func() inspector { return newSTEPInspector(false) },
-	"werk24": func() inspector { return newDrawingInspector() },
+// The context bounds the work an inspector does after the last Write (the
+// PDF inspector's, above all).
+var formats = map[string]func(ctx context.Context) inspector{
+	"pdf":    func(ctx context.Context) inspector { return newPDFInspector(ctx) },
+	"dxf":    func(context.Context) inspector { return newDXFInspector() },
+	"ifc":    func(context.Context) inspector { return newSTEPInspector(true) },
+	"step":   func(context.Context) inspector { return newSTEPInspector(false) },
+	"werk24": func(ctx context.Context) inspector { return newDrawingInspector(ctx) },
 }
 
-func newInspector(format string) (inspector, error) {
+func newInspector(ctx context.Context, format string) (inspector, error) {
 	if newFormat, ok := formats[format]; ok {
-		return newFormat(), nil
+		return newFormat(ctx), nil
 	}
 	return nil, fail(typeUnsupportedFormat, nil, "format %q is not one of pdf, dxf, ifc, step, werk24", oneLine(format, 40))
 }

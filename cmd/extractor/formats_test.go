@@ -70,13 +70,13 @@ func TestTailBuffer(t *testing.T) {
 func TestNewInspector(t *testing.T) {
 	for _, format := range []string{"pdf", "dxf", "ifc", "step", "werk24"} {
 		t.Run(format+" is a known format", func(t *testing.T) {
-			if _, err := newInspector(format); err != nil {
+			if _, err := newInspector(t.Context(), format); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	t.Run("an unknown format is UnsupportedFormat", func(t *testing.T) {
-		_, err := newInspector("PDF")
+		_, err := newInspector(t.Context(), "PDF")
 		wantFailure(t, err, typeUnsupportedFormat, `"PDF"`)
 	})
 }

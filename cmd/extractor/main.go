@@ -163,9 +163,14 @@ func reportFailure(terminationLog string, err error, stdout, stderr io.Writer, l
 func extract(ctx context.Context, cfg config, client *http.Client) ([]byte, error) {
 	// The format is checked before anything is fetched, so a job with a
 	// format this image cannot read fails without network traffic.
-	inspect, err := newInspector(cfg.format)
+	inspect, err := newInspector(ctx, cfg.format)
 	if err != nil {
 		return nil, err
+	}
+	// The PDF inspector spools to a scratch file, which goes however the
+	// run ends.
+	if closer, ok := inspect.(io.Closer); ok {
+		defer closer.Close()
 	}
 	src, err := openSource(ctx, cfg, client)
 	if err != nil {
