@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,7 +196,7 @@ func newTestServer(t *testing.T, files map[string][]byte) *testServer {
 		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n%PDF-1.7\n")
 		buf.Flush()
 	})
-	mux.HandleFunc("GET /s3/{bucket}/{key...}", s.serveS3)
+	mux.Handle(s3Route, newFakeS3(files))
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
@@ -211,50 +210,6 @@ func (s *testServer) serveFile(w http.ResponseWriter, name string) {
 	}
 	w.Header().Set("Content-Length", fmt.Sprint(len(data)))
 	w.Write(data)
-}
-
-// serveS3 plays S3 under path-style addressing: it checks the request's
-// signature by signing the same request again, and answers some keys with
-// S3's error documents.
-func (s *testServer) serveS3(w http.ResponseWriter, r *http.Request) {
-	s3Error := func(status int, code string) {
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(status)
-		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s says the test server</Message></Error>`, code, code)
-	}
-	if !validSignature(r) {
-		s3Error(http.StatusForbidden, "SignatureDoesNotMatch")
-		return
-	}
-	switch key := r.PathValue("key"); key {
-	case "missing.pdf":
-		s3Error(http.StatusNotFound, "NoSuchKey")
-	case "denied.pdf":
-		s3Error(http.StatusForbidden, "AccessDenied")
-	case "throttled.pdf":
-		s3Error(http.StatusServiceUnavailable, "SlowDown")
-	default:
-		s.serveFile(w, key)
-	}
-}
-
-var signedHeadersField = regexp.MustCompile(`SignedHeaders=([^,]+)`)
-
-func validSignature(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	signed := signedHeadersField.FindStringSubmatch(auth)
-	date, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if signed == nil || err != nil || time.Since(date).Abs() > 15*time.Minute {
-		return false
-	}
-	again := &http.Request{Method: r.Method, URL: &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath}, Host: r.Host, Header: http.Header{}}
-	for _, name := range strings.Split(signed[1], ";") {
-		if name != "host" {
-			again.Header[http.CanonicalHeaderKey(name)] = r.Header.Values(name)
-		}
-	}
-	signV4(again, awsCredentials{testAccessKey, testSecretKey, r.Header.Get("X-Amz-Security-Token")}, testRegion, "s3", date)
-	return again.Header.Get("Authorization") == auth
 }
 
 // closedPort is a loopback address nothing listens on.
