@@ -260,7 +260,7 @@ func TestProgram(t *testing.T) {
 		"empty.pdf":         {},
 		"plan.dxf":          dxf,
 		"truncated.dxf":     dxf[:len(dxf)-30],
-		"binary.dxf":        []byte("AutoCAD Binary DXF\r\n\x1a\x00\x00\x00"),
+		"plan-binary.dxf":   testdataFile(t, "dxf/plan-2018-binary.dxf"),
 		"model.ifc":         ifc,
 		"truncated.ifc":     ifc[:len(ifc)-40],
 		"part.step":         step,
@@ -328,6 +328,14 @@ func TestProgram(t *testing.T) {
 				"format": "dxf", "size": len(dxf), "version": "AC1027", "release": "2013",
 				"sections": []string{"HEADER", "TABLES", "ENTITIES"}, "entities": 4,
 				"entityTypes": map[string]int{"LINE": 2, "CIRCLE": 1, "TEXT": 1},
+			},
+		},
+		{
+			name: "a binary DXF succeeds and counts its entities by type as for ASCII DXF", format: "dxf",
+			source: "{server}/files/plan-binary.dxf",
+			wantResult: map[string]any{
+				"version": "AC1032", "release": "2018", "entities": 12,
+				"entityTypes": map[string]int{"LINE": 3, "CIRCLE": 1, "ARC": 1, "TEXT": 1, "POLYLINE": 1, "VERTEX": 3, "SEQEND": 1, "LWPOLYLINE": 1},
 			},
 		},
 		{
@@ -557,11 +565,6 @@ func TestProgram(t *testing.T) {
 			name: "an unknown URL scheme is UnsupportedFormat", format: "pdf",
 			source:   "ftp://example.com/a.pdf",
 			wantCode: 65, wantType: "UnsupportedFormat", wantMessage: `scheme "ftp"`,
-		},
-		{
-			name: "a binary DXF is UnsupportedFormat", format: "dxf",
-			source:   "{server}/files/binary.dxf",
-			wantCode: 65, wantType: "UnsupportedFormat", wantMessage: "binary DXF",
 		},
 		{
 			name: "options that are not a JSON object of strings are a UsageError", format: "pdf",

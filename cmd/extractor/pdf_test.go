@@ -92,19 +92,9 @@ func TestPDFInspectorAgreesWithPdfinfo(t *testing.T) {
 	}
 }
 
-// pdfFixture reads a file that make-fixtures.sh made.
-func pdfFixture(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "pdf", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 func TestPDFInspector(t *testing.T) {
 	valid := minimalPDF(2)
-	objectStreams := pdfFixture(t, "qpdf-object-streams.pdf")
+	objectStreams := testdataFile(t, "pdf/qpdf-object-streams.pdf")
 	// Zeros in the middle of the compressed object stream that holds the
 	// pages: pdfinfo fails on this file too ("Bad block header in flate
 	// stream").
@@ -113,7 +103,7 @@ func TestPDFInspector(t *testing.T) {
 	copy(damagedStream[streamAt+20:], make([]byte, 40))
 	// A cross-reference table whose keyword is gone: pdfinfo rebuilds the
 	// table by scanning the objects, and so does pdfcpu.
-	brokenXref := bytes.Replace(pdfFixture(t, "ghostscript-3-pages.pdf"), []byte("xref"), []byte("xre_"), 1)
+	brokenXref := bytes.Replace(testdataFile(t, "pdf/ghostscript-3-pages.pdf"), []byte("xref"), []byte("xre_"), 1)
 	tests := []struct {
 		name        string
 		data        []byte
@@ -236,7 +226,7 @@ func TestPDFInspectorContext(t *testing.T) {
 	t.Run("a PDF read after the run was interrupted is Interrupted, not CorruptedFile", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		_, err := inspectInPieces(newPDFInspector(ctx), pdfFixture(t, "qpdf-merged-5-pages.pdf"), 1<<20)
+		_, err := inspectInPieces(newPDFInspector(ctx), testdataFile(t, "pdf/qpdf-merged-5-pages.pdf"), 1<<20)
 		wantFailure(t, err, typeInterrupted, "reading the PDF")
 	})
 }
