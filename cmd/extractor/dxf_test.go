@@ -220,6 +220,21 @@ func TestDXFInspectorBinary(t *testing.T) {
 			})
 		}
 	}
+	t.Run("a binary chunk, a length byte and that many bytes, is skipped whole, zero bytes and all", func(t *testing.T) {
+		data := []byte(dxfBinarySentinel + "\x00\x00SECTION\x00\x02\x00ENTITIES\x00\x00\x00LINE\x00" +
+			"\x36\x01\x04\x00\x00\x00\x00" + // group 310, 4 bytes
+			"\x00\x00ENDSEC\x00\x00\x00EOF\x00")
+		for _, piece := range pieceSizes {
+			got, err := inspectInPieces(newDXFInspector(), data, piece)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := dxfSummary{Sections: []string{"ENTITIES"}, Entities: 1, EntityTypes: map[string]int{"LINE": 1}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("in pieces of %d, summary (-want +got):\n%s", piece, diff)
+			}
+		}
+	})
 	t.Run("anything after the EOF of a binary DXF is ignored", func(t *testing.T) {
 		got, err := inspectInPieces(newDXFInspector(), append(bytes.Clone(binary2018), "\xff\xff junk"...), 7)
 		if err != nil {
