@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -41,14 +42,23 @@ type pdfDrawingSummary struct {
 // drawingInspector accepts what Werk24 reads: PNG, JPEG or PDF, told apart
 // by their magic bytes.
 type drawingInspector struct {
+	ctx  context.Context // for the PDF inspector
 	head headBuffer
 	tail tailBuffer
 	kind string // "png", "jpeg" or "pdf" once known
 	pdf  *pdfInspector
 }
 
-func newDrawingInspector() *drawingInspector {
-	return &drawingInspector{head: headBuffer{max: drawingHeadMax}, tail: tailBuffer{max: drawingTailMax}}
+func newDrawingInspector(ctx context.Context) *drawingInspector {
+	return &drawingInspector{ctx: ctx, head: headBuffer{max: drawingHeadMax}, tail: tailBuffer{max: drawingTailMax}}
+}
+
+// Close releases the PDF inspector's scratch file, if there is one.
+func (d *drawingInspector) Close() error {
+	if d.pdf == nil {
+		return nil
+	}
+	return d.pdf.Close()
 }
 
 func (d *drawingInspector) Write(data []byte) (int, error) {
@@ -75,7 +85,7 @@ func (d *drawingInspector) decide() error {
 		d.kind = "jpeg"
 	case bytes.HasPrefix(head, []byte(pdfMagic)):
 		d.kind = "pdf"
-		d.pdf = newPDFInspector()
+		d.pdf = newPDFInspector(d.ctx)
 		// The PDF inspector has to see the file from its first byte.
 		if _, err := d.pdf.Write(head); err != nil {
 			return err

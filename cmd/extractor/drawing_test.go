@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
 )
 
 func TestDrawingInspector(t *testing.T) {
@@ -18,7 +21,7 @@ func TestDrawingInspector(t *testing.T) {
 		{name: "a JPEG reports its dimensions", data: jpg, want: drawingSummary{DrawingType: "jpeg", Width: 64, Height: 48}},
 		{
 			name: "a PDF reports what a PDF job would",
-			data: pdf, want: pdfDrawingSummary{DrawingType: "pdf", pdfSummary: pdfSummary{Version: "1.7", Pages: 3}},
+			data: pdf, want: pdfDrawingSummary{DrawingType: "pdf", pdfSummary: pdfSummary{Version: "1.7", Pages: ptr.To(3)}},
 		},
 		{name: "a truncated PNG is CorruptedFile", data: png[:len(png)-1], wantType: typeCorruptedFile, wantMessage: "IEND"},
 		{name: "a truncated JPEG is CorruptedFile", data: jpg[:len(jpg)/2], wantType: typeCorruptedFile, wantMessage: "end-of-image"},
@@ -35,7 +38,7 @@ func TestDrawingInspector(t *testing.T) {
 	for _, tt := range tests {
 		for _, piece := range pieceSizes {
 			t.Run(fmt.Sprintf("%s, in pieces of %d", tt.name, piece), func(t *testing.T) {
-				got, err := inspectInPieces(newDrawingInspector(), tt.data, piece)
+				got, err := inspectInPieces(newDrawingInspector(t.Context()), tt.data, piece)
 				if tt.wantType != "" {
 					wantFailure(t, err, tt.wantType, tt.wantMessage)
 					return
@@ -43,8 +46,8 @@ func TestDrawingInspector(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got != tt.want {
-					t.Errorf("got %+v, want %+v", got, tt.want)
+				if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(pdfDrawingSummary{})); diff != "" {
+					t.Errorf("summary (-want +got):\n%s", diff)
 				}
 			})
 		}

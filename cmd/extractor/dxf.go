@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -44,21 +45,27 @@ const (
 	dxfDone                    // after 0/EOF; the rest is ignored
 )
 
-// dxfInspector checks an ASCII DXF file: lines in pairs of a group code and a
-// value, grouped into SECTION … ENDSEC blocks, ending with EOF.
+// dxfInspector checks a DXF file: pairs of a group code and a value, grouped
+// into SECTION … ENDSEC blocks, ending with EOF. ASCII DXF writes each code
+// and each value on a line of its own; binary DXF (dxf_binary.go) writes
+// them in binary after a sentinel. Both give the same pairs, and so the same
+// summary.
 type dxfInspector struct {
-	head     headBuffer // for describing a file that is not DXF
-	partial  []byte     // the current line, until its newline arrives
-	line     int        // number of the last complete line
-	code     int        // group code waiting for its value
-	haveCode bool
-	started  bool // a first 0/SECTION was seen: this is DXF
-	state    dxfState
-	section  string
-	variable string // the last header variable, whose value may follow
-	summary  dxfSummary
-	counts   map[string]int
-	err      error
+	head      headBuffer // for describing a file that is not DXF
+	undecided []byte     // the first bytes, until they show whether the file is binary
+	decided   bool
+	binary    *dxfBinaryDecoder // nil for ASCII DXF
+	partial   []byte            // the current line, until its newline arrives
+	line      int               // number of the last complete line
+	code      int               // group code waiting for its value
+	haveCode  bool
+	started   bool // a first 0/SECTION was seen: this is DXF
+	state     dxfState
+	section   string
+	variable  string // the last header variable, whose value may follow
+	summary   dxfSummary
+	counts    map[string]int
+	err       error
 }
 
 func newDXFInspector() *dxfInspector {
@@ -71,6 +78,28 @@ func (d *dxfInspector) Write(data []byte) (int, error) {
 	}
 	n := len(data)
 	d.head.write(data)
+	if !d.decided {
+		// The binary sentinel is 22 bytes, which may arrive in pieces.
+		d.undecided = append(d.undecided, data...)
+		if len(d.undecided) < len(dxfBinarySentinel) && strings.HasPrefix(dxfBinarySentinel, string(d.undecided)) {
+			return n, nil
+		}
+		d.decided, data = true, d.undecided
+		if strings.HasPrefix(string(data), dxfBinarySentinel) {
+			d.binary = &dxfBinaryDecoder{offset: len(dxfBinarySentinel)}
+			data = data[len(dxfBinarySentinel):]
+		}
+	}
+	if d.binary != nil {
+		d.err = d.binary.write(data, func(code int, value string) (bool, error) {
+			err := d.pair(code, value)
+			return d.state != dxfDone, err
+		})
+		if d.err != nil {
+			return 0, d.err
+		}
+		return n, nil
+	}
 	for len(data) > 0 && d.state != dxfDone {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -95,9 +124,6 @@ func (d *dxfInspector) processLine() error {
 	raw := d.partial
 	if d.line == 1 {
 		raw = trimBOM(raw)
-		if bytes.HasPrefix(raw, []byte("AutoCAD Binary DXF")) {
-			return fail(typeUnsupportedFormat, nil, "the file is a binary DXF; this extractor reads ASCII DXF only")
-		}
 	}
 	text := strings.TrimSuffix(string(raw), "\r")
 	d.partial = d.partial[:0]
@@ -113,10 +139,11 @@ func (d *dxfInspector) processLine() error {
 	return d.pair(d.code, strings.TrimSpace(text))
 }
 
-// badLine is CorruptedFile in a file known to be DXF, and InvalidFileType in
-// a file that has not yet shown that it is one.
+// badLine is CorruptedFile in a file known to be DXF (by a first SECTION, or
+// by the binary sentinel), and InvalidFileType in a file that has not yet
+// shown that it is one.
 func (d *dxfInspector) badLine(format string, args ...any) *failure {
-	if d.started {
+	if d.started || d.binary != nil {
 		return fail(typeCorruptedFile, nil, format, args...)
 	}
 	f := fail(typeInvalidFileType, nil, format, args...)
@@ -142,11 +169,11 @@ func (d *dxfInspector) pair(code int, value string) error {
 		case code == 0 && value == "EOF":
 			d.state = dxfDone
 		default:
-			return fail(typeCorruptedFile, nil, "line %d: group %d %s outside any section", d.line, code, quoteExcerpt([]byte(value)))
+			return fail(typeCorruptedFile, nil, "%s: group %d %s outside any section", d.where(), code, quoteExcerpt([]byte(value)))
 		}
 	case dxfNaming:
 		if code != 2 {
-			return fail(typeCorruptedFile, nil, "line %d: a SECTION without a name", d.line)
+			return fail(typeCorruptedFile, nil, "%s: a SECTION without a name", d.where())
 		}
 		d.section, d.state = value, dxfInside
 		if len(d.summary.Sections) < dxfMaxSections {
@@ -165,7 +192,7 @@ func (d *dxfInspector) pairInSection(code int, value string) error {
 			d.state = dxfOutside
 			return nil
 		case "SECTION", "EOF":
-			return fail(typeCorruptedFile, nil, "line %d: %s inside section %s, which has no ENDSEC", d.line, value, displayName(d.section))
+			return fail(typeCorruptedFile, nil, "%s: %s inside section %s, which has no ENDSEC", d.where(), value, displayName(d.section))
 		}
 	}
 	switch d.section {
@@ -186,6 +213,14 @@ func (d *dxfInspector) pairInSection(code int, value string) error {
 	return nil
 }
 
+// where names the place of the current pair in messages.
+func (d *dxfInspector) where() string {
+	if d.binary != nil {
+		return fmt.Sprintf("byte %d", d.binary.pairAt)
+	}
+	return fmt.Sprintf("line %d", d.line)
+}
+
 // displayName shows a name from the file as it is when it looks like a name,
 // so that a hostile file cannot fill the result with junk.
 func displayName(s string) string {
@@ -199,13 +234,20 @@ func (d *dxfInspector) finish(int64) (any, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
+	if !d.decided && len(d.undecided) > 0 {
+		// Too short to tell, and the start of the binary sentinel.
+		return nil, fail(typeCorruptedFile, nil, "the file ends inside its header")
+	}
+	if d.binary != nil && d.state != dxfDone && d.binary.midPair() {
+		return nil, fail(typeCorruptedFile, nil, "the binary DXF ends inside the group at byte %d: it is truncated", d.binary.pairAt)
+	}
 	if len(d.partial) > 0 && d.state != dxfDone {
 		if err := d.processLine(); err != nil {
 			return nil, err
 		}
 	}
 	switch {
-	case d.line == 0:
+	case !d.decided:
 		return nil, fail(typeCorruptedFile, nil, "the file is empty")
 	case !d.started && d.haveCode && d.code == 0:
 		return nil, fail(typeCorruptedFile, nil, "the DXF ends after its first line")
@@ -217,7 +259,7 @@ func (d *dxfInspector) finish(int64) (any, error) {
 	case d.state == dxfOutside:
 		return nil, fail(typeCorruptedFile, nil, "the DXF has no EOF marker after section %s: it is truncated", displayName(d.section))
 	default:
-		return nil, fail(typeCorruptedFile, nil, "the DXF ends inside section %s (line %d): it is truncated", displayName(d.section), d.line)
+		return nil, fail(typeCorruptedFile, nil, "the DXF ends inside section %s (%s): it is truncated", displayName(d.section), d.where())
 	}
 	d.summary.EntityTypes, d.summary.OmittedEntityTypes = topTypes(d.counts, dxfTopTypes)
 	return d.summary, nil

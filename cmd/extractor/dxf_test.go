@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // dxfLines joins group code and value lines as a DXF file.
@@ -82,10 +85,6 @@ func TestDXFInspector(t *testing.T) {
 			data: dxfLines("0", "LINE"), wantType: typeInvalidFileType, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
 		},
 		{
-			name: "a binary DXF is UnsupportedFormat",
-			data: []byte("AutoCAD Binary DXF\r\n\x1a\x00"), wantType: typeUnsupportedFormat, wantMessage: "binary DXF",
-		},
-		{
 			name: "a DXF without EOF is CorruptedFile",
 			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "ENDSEC"), wantType: typeCorruptedFile, wantMessage: "no EOF marker after section ENTITIES",
 		},
@@ -139,4 +138,110 @@ func TestDXFInspector(t *testing.T) {
 			})
 		}
 	}
+}
+
+func TestDXFInspectorBinary(t *testing.T) {
+	// What ezdxf wrote: the drawing of make-fixtures.py in the modelspace,
+	// the POLYLINE with its three VERTEX records and SEQEND; R12 has no
+	// LWPOLYLINE, and no CLASSES or OBJECTS sections.
+	want := map[string]dxfSummary{
+		"plan-2018": {
+			Version: "AC1032", Release: "2018", Sections: []string{"HEADER", "CLASSES", "TABLES", "BLOCKS", "ENTITIES", "OBJECTS"}, Entities: 12,
+			EntityTypes: map[string]int{"LINE": 3, "CIRCLE": 1, "ARC": 1, "TEXT": 1, "POLYLINE": 1, "VERTEX": 3, "SEQEND": 1, "LWPOLYLINE": 1},
+		},
+		"plan-r12": {
+			Version: "AC1009", Release: "R12", Sections: []string{"HEADER", "TABLES", "BLOCKS", "ENTITIES"}, Entities: 11,
+			EntityTypes: map[string]int{"LINE": 3, "CIRCLE": 1, "ARC": 1, "TEXT": 1, "POLYLINE": 1, "VERTEX": 3, "SEQEND": 1},
+		},
+	}
+	for drawing, want := range want {
+		for _, encoding := range []string{"ascii", "binary"} {
+			name := drawing + "-" + encoding + ".dxf"
+			data := testdataFile(t, "dxf/"+name)
+			for _, piece := range pieceSizes {
+				t.Run(fmt.Sprintf("%s gives the summary of the drawing, in pieces of %d", name, piece), func(t *testing.T) {
+					got, err := inspectInPieces(newDXFInspector(), data, piece)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Errorf("summary (-want +got):\n%s", diff)
+					}
+				})
+			}
+		}
+	}
+
+	binary2018, binaryR12 := testdataFile(t, "dxf/plan-2018-binary.dxf"), testdataFile(t, "dxf/plan-r12-binary.dxf")
+	tests := []struct {
+		name        string
+		data        []byte
+		wantType    string
+		wantMessage string
+	}{
+		{
+			name: "a binary DXF cut in the middle is CorruptedFile", data: binary2018[:len(binary2018)/2],
+			wantType: typeCorruptedFile, wantMessage: "it is truncated",
+		},
+		{
+			name: "an R12 binary DXF cut in the middle is CorruptedFile", data: binaryR12[:len(binaryR12)/2],
+			wantType: typeCorruptedFile, wantMessage: "it is truncated",
+		},
+		{
+			name: "a binary DXF cut after its last ENDSEC is CorruptedFile", data: binary2018[:len(binary2018)-len("\x00\x00EOF\x00")],
+			wantType: typeCorruptedFile, wantMessage: "no EOF marker after section OBJECTS",
+		},
+		{
+			name: "a binary DXF of the sentinel alone is CorruptedFile", data: []byte(dxfBinarySentinel),
+			wantType: typeCorruptedFile, wantMessage: "it has no SECTION",
+		},
+		{
+			name: "a file cut inside the binary sentinel is CorruptedFile", data: []byte(dxfBinarySentinel[:10]),
+			wantType: typeCorruptedFile, wantMessage: "ends inside its header",
+		},
+		{
+			name: "a binary DXF that does not start with a SECTION is CorruptedFile, not InvalidFileType", data: []byte(dxfBinarySentinel + "\x00\x00LINE\x00"),
+			wantType: typeCorruptedFile, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
+		},
+		{
+			name: "a binary DXF with a group outside any section names its byte", data: []byte(dxfBinarySentinel + "\x00\x00SECTION\x00\x02\x00ENTITIES\x00\x00\x00ENDSEC\x00\x0a\x00\x00\x00\x00\x00\x00\x00\xf8\x3f"),
+			wantType: typeCorruptedFile, wantMessage: `byte 52: group 10 "1.5" outside any section`,
+		},
+		{
+			name: "a binary DXF string longer than DXF allows is CorruptedFile", data: append([]byte(dxfBinarySentinel+"\x00\x00SECTION\x00\x01\x00"), strings.Repeat("x", dxfMaxLine+1)...),
+			wantType: typeCorruptedFile, wantMessage: "a string longer than",
+		},
+	}
+	for _, tt := range tests {
+		for _, piece := range pieceSizes {
+			t.Run(fmt.Sprintf("%s, in pieces of %d", tt.name, piece), func(t *testing.T) {
+				_, err := inspectInPieces(newDXFInspector(), tt.data, piece)
+				wantFailure(t, err, tt.wantType, tt.wantMessage)
+			})
+		}
+	}
+	t.Run("a binary chunk, a length byte and that many bytes, is skipped whole, zero bytes and all", func(t *testing.T) {
+		data := []byte(dxfBinarySentinel + "\x00\x00SECTION\x00\x02\x00ENTITIES\x00\x00\x00LINE\x00" +
+			"\x36\x01\x04\x00\x00\x00\x00" + // group 310, 4 bytes
+			"\x00\x00ENDSEC\x00\x00\x00EOF\x00")
+		for _, piece := range pieceSizes {
+			got, err := inspectInPieces(newDXFInspector(), data, piece)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := dxfSummary{Sections: []string{"ENTITIES"}, Entities: 1, EntityTypes: map[string]int{"LINE": 1}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("in pieces of %d, summary (-want +got):\n%s", piece, diff)
+			}
+		}
+	})
+	t.Run("anything after the EOF of a binary DXF is ignored", func(t *testing.T) {
+		got, err := inspectInPieces(newDXFInspector(), append(bytes.Clone(binary2018), "\xff\xff junk"...), 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want["plan-2018"], got); diff != "" {
+			t.Errorf("summary (-want +got):\n%s", diff)
+		}
+	})
 }

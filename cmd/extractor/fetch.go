@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/pybase/extraction-operator/api/podcontract"
 )
@@ -42,7 +41,7 @@ func openSource(ctx context.Context, cfg config, client *http.Client) (source, e
 	case "file":
 		return openFile(ctx, u)
 	case "s3":
-		return openS3(ctx, client, u, cfg.env, time.Now())
+		return openS3(ctx, client, u, cfg.env)
 	default:
 		return source{}, fail(typeUnsupportedFormat, nil,
 			"source URL scheme %q is not supported (use http, https, file or s3)", oneLine(u.Scheme, 20))
@@ -99,10 +98,16 @@ func doGet(ctx context.Context, client *http.Client, req *http.Request, what str
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return source{}, onStatus(resp.StatusCode, resp.Header, body, what)
 	}
-	body := &classifyingReader{r: resp.Body, closer: resp.Body, classify: func(err error) error {
+	return downloadBody(ctx, resp.Body, resp.ContentLength, what), nil
+}
+
+// downloadBody is the source of a response body of the given size (-1 if
+// unknown), with errors during the download classified like those of the
+// request itself.
+func downloadBody(ctx context.Context, body io.ReadCloser, size int64, what string) source {
+	return source{body: &classifyingReader{r: body, closer: body, classify: func(err error) error {
 		return networkFailure(ctx, err, "downloading "+what)
-	}}
-	return source{body: body, size: resp.ContentLength}, nil
+	}}, size: size}
 }
 
 // httpStatusFailure maps an HTTP status to the error type the operator

@@ -8,11 +8,27 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// The tests make every file they use, so no binary fixture is committed.
+// The tests make the files they use here, except those of testdata: PDFs
+// that Ghostscript and qpdf made, with what poppler's pdfinfo read of them
+// (pdf/make-fixtures.sh), and one drawing that ezdxf saved as ASCII and as
+// binary DXF (dxf/make-fixtures.py), so that the readers are checked against
+// what real tools write.
+
+// testdataFile reads a fixture of testdata, named by its path there.
+func testdataFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
 
 // minimalPDF is a valid PDF with the given number of pages: a catalog, a
 // page tree, the pages, and an xref table with real offsets.

@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"io"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -26,17 +26,19 @@ type inspector interface {
 }
 
 // formats are the formats of the ExtractionJob API.
-var formats = map[string]func() inspector{
-	"pdf":    func() inspector { return newPDFInspector() },
-	"dxf":    func() inspector { return newDXFInspector() },
-	"ifc":    func() inspector { return newSTEPInspector(true) },
-	"step":   func() inspector { return newSTEPInspector(false) },
-	"werk24": func() inspector { return newDrawingInspector() },
+// The context bounds the work an inspector does after the last Write (the
+// PDF inspector's, above all).
+var formats = map[string]func(ctx context.Context) inspector{
+	"pdf":    func(ctx context.Context) inspector { return newPDFInspector(ctx) },
+	"dxf":    func(context.Context) inspector { return newDXFInspector() },
+	"ifc":    func(context.Context) inspector { return newSTEPInspector(true) },
+	"step":   func(context.Context) inspector { return newSTEPInspector(false) },
+	"werk24": func(ctx context.Context) inspector { return newDrawingInspector(ctx) },
 }
 
-func newInspector(format string) (inspector, error) {
+func newInspector(ctx context.Context, format string) (inspector, error) {
 	if newFormat, ok := formats[format]; ok {
-		return newFormat(), nil
+		return newFormat(ctx), nil
 	}
 	return nil, fail(typeUnsupportedFormat, nil, "format %q is not one of pdf, dxf, ifc, step, werk24", oneLine(format, 40))
 }
@@ -98,40 +100,6 @@ func describeContent(head []byte) string {
 		return "unrecognised binary data"
 	}
 	return mediaType
-}
-
-// streamCounter counts the matches of a regular expression in a stream that
-// arrives in pieces, including matches split between two pieces. A match
-// must be shorter than overlap bytes. A match that ends exactly where the
-// data seen so far ends might still grow, so it is counted only once more
-// data (or the final flush) shows where it ends.
-type streamCounter struct {
-	re      *regexp.Regexp
-	overlap int
-	// accept, if set, decides which matches count.
-	accept func(match []byte) bool
-	carry  []byte
-	buf    []byte
-	count  int
-}
-
-func (c *streamCounter) write(p []byte) {
-	c.buf = append(append(c.buf[:0], c.carry...), p...)
-	for _, m := range c.re.FindAllIndex(c.buf, -1) {
-		// Matches ending before len(carry) were counted with the previous
-		// piece; one ending at len(buf) is not finished yet.
-		if m[1] >= len(c.carry) && m[1] < len(c.buf) && (c.accept == nil || c.accept(c.buf[m[0]:m[1]])) {
-			c.count++
-		}
-	}
-	keep := min(c.overlap, len(c.buf))
-	c.carry = append(c.carry[:0], c.buf[len(c.buf)-keep:]...)
-}
-
-// flush ends the stream with a byte that no match can include, so that a
-// match at the very end is counted.
-func (c *streamCounter) flush(end byte) {
-	c.write([]byte{end})
 }
 
 // maxTypes bounds the distinct entity types tracked, so that a hostile file

@@ -1,32 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
-	"regexp"
 	"testing"
 )
-
-func TestStreamCounter(t *testing.T) {
-	// Three "/Page" names, the last one at the very end, and two longer
-	// names that start like one.
-	data := []byte("/Page /Pages x/Page/Pagey /Page")
-	for piece := 1; piece <= len(data); piece++ {
-		t.Run(fmt.Sprintf("matches split between pieces of %d are counted once", piece), func(t *testing.T) {
-			c := streamCounter{re: regexp.MustCompile(`/Page[a-z]*`), overlap: 16, accept: func(m []byte) bool {
-				return bytes.Equal(m, []byte("/Page"))
-			}}
-			for rest := data; len(rest) > 0; rest = rest[min(piece, len(rest)):] {
-				c.write(rest[:min(piece, len(rest))])
-			}
-			c.flush(' ')
-			if c.count != 3 {
-				t.Errorf("counted %d, want 3", c.count)
-			}
-		})
-	}
-}
 
 func TestTopTypes(t *testing.T) {
 	t.Run("the most frequent types are kept, ties broken by name, and the rest counted", func(t *testing.T) {
@@ -70,13 +48,13 @@ func TestTailBuffer(t *testing.T) {
 func TestNewInspector(t *testing.T) {
 	for _, format := range []string{"pdf", "dxf", "ifc", "step", "werk24"} {
 		t.Run(format+" is a known format", func(t *testing.T) {
-			if _, err := newInspector(format); err != nil {
+			if _, err := newInspector(t.Context(), format); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	t.Run("an unknown format is UnsupportedFormat", func(t *testing.T) {
-		_, err := newInspector("PDF")
+		_, err := newInspector(t.Context(), "PDF")
 		wantFailure(t, err, typeUnsupportedFormat, `"PDF"`)
 	})
 }

@@ -14,13 +14,15 @@
 //     is sent as the Authorization header (for example "Bearer …").
 //   - file:///path reads a file on the Pod's own file system, such as a
 //     mounted volume.
-//   - s3://bucket/key is fetched with AWS Signature Version 4 from
-//     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, optional AWS_SESSION_TOKEN,
-//     AWS_REGION (or AWS_DEFAULT_REGION; default us-east-1) and optional
-//     AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for S3-compatible stores, which
-//     are addressed path-style. Without credentials an s3:// source fails
-//     with AuthenticationFailed: there is no anonymous access, because a
-//     public object can be fetched by its https URL.
+//   - s3://bucket/key is fetched with the s3 client of the AWS SDK for Go v2,
+//     its retries off (the operator retries), from AWS_ACCESS_KEY_ID,
+//     AWS_SECRET_ACCESS_KEY, optional AWS_SESSION_TOKEN, AWS_REGION (or
+//     AWS_DEFAULT_REGION; default us-east-1) and optional AWS_ENDPOINT_URL_S3
+//     or AWS_ENDPOINT_URL for S3-compatible stores, which are addressed
+//     path-style. The body is checked against the checksum S3 sends, if any.
+//     Without credentials an s3:// source fails with AuthenticationFailed:
+//     there is no anonymous access, because a public object can be fetched by
+//     its https URL.
 //
 // Options: maxBytes limits the size of the source (bytes, or with a Ki, Mi,
 // Gi or Ti suffix; default 256Mi), timeout limits fetching and checking
@@ -29,9 +31,14 @@
 // --termination-log (env EXTRACTION_TERMINATION_LOG; "-" for stdout) moves the
 // termination message away from /dev/termination-log.
 //
-// The extractor writes nothing but its termination message, so it runs on
-// the read-only root file system of the Pod; it streams the source through
-// its checks and keeps memory bounded whatever the file's size.
+// The extractor streams the source through its checks, and for every format
+// but PDF keeps memory bounded whatever the file's size. A PDF is read with
+// pdfcpu, which needs to seek and holds the file's objects in memory: the
+// extractor spools it to an unlinked scratch file in $TMPDIR (the Pod's /tmp
+// emptyDir, which must have room for maxBytes) and needs memory of about the
+// file's size to read it. Apart from that it writes nothing but its
+// termination message, so it runs on the read-only root file system of the
+// Pod.
 //
 // # Output
 //
@@ -39,26 +46,28 @@
 // termination message: format, size (bytes), sha256 (hex) and what the format
 // shows cheaply:
 //
-//   - pdf: version, pages (the "/Type /Page" objects, not "/Pages"), and
-//     encrypted and objectStreams when true. Page objects inside compressed
-//     object streams are not counted, so with objectStreams pages may be low.
-//   - dxf: version ($ACADVER) and release, sections, entities (records in
-//     the ENTITIES section) and entityTypes (the 16 most frequent, with
-//     omittedEntityTypes saying how many types were left out).
+//   - pdf: version (the catalog's, else the header's), pages, and encrypted,
+//     objectStreams and linearized when true. A PDF encrypted with a user
+//     (open) password shows nothing but that it is encrypted: no version, no
+//     pages.
+//   - dxf, ASCII or binary alike: version ($ACADVER) and release, sections,
+//     entities (records in the ENTITIES section) and entityTypes (the 16 most
+//     frequent, with omittedEntityTypes saying how many types were left out).
 //   - ifc, step: schema (from FILE_SCHEMA), entities (instances "#n=…") and
 //     entityTypes as for DXF; a complex instance counts as "(complex)".
 //   - werk24: drawingType (png, jpeg or pdf); width and height of an image;
 //     a PDF's fields for a PDF.
 //
-// What is checked: PDF has "%PDF-" in its first 1 KiB and a trailer
-// ("startxref", an offset inside the file, "%%EOF") in its last 2 KiB. DXF is
-// ASCII DXF of group code and value lines, in SECTION … ENDSEC blocks, ending
-// with EOF. IFC and STEP start with "ISO-10303-21;", have a HEADER with
-// FILE_SCHEMA and DATA sections of entity instances, and end with
-// "END-ISO-10303-21;"; an IFC file's schema must be an IFC schema, while a
-// STEP job also accepts IFC, itself a STEP schema. Werk24 drawings are PNG
-// (ending in IEND), JPEG (with an end-of-image marker in the last 1 KiB) or
-// PDF.
+// What is checked: PDF has "%PDF-" in its first 1 KiB and "%%EOF" in its
+// last 2 KiB, and pdfcpu reads and validates it (relaxed validation, which
+// rebuilds a broken cross-reference table as poppler does). DXF is ASCII DXF
+// of group code and value lines, or binary DXF ("AutoCAD Binary DXF" and
+// binary pairs), in SECTION … ENDSEC blocks, ending with EOF. IFC and STEP
+// start with "ISO-10303-21;", have a HEADER with FILE_SCHEMA and DATA
+// sections of entity instances, and end with "END-ISO-10303-21;"; an IFC
+// file's schema must be an IFC schema, while a STEP job also accepts IFC,
+// itself a STEP schema. Werk24 drawings are PNG (ending in IEND), JPEG (with
+// an end-of-image marker in the last 1 KiB) or PDF.
 //
 // On failure it exits with a sysexits.h code and writes "ErrorType: message"
 // as the first line of the termination message. The error types, their
@@ -69,15 +78,15 @@
 //
 //	Error type            Exit  sysexits         Operator's class   When
 //	UsageError              64  EX_USAGE         retryable*         bad flags, environment or options
-//	UnsupportedFormat       65  EX_DATAERR       permanent          unknown format or URL scheme, binary DXF
+//	UnsupportedFormat       65  EX_DATAERR       permanent          unknown format or URL scheme
 //	InvalidFileType         65  EX_DATAERR       permanent          wrong magic bytes: the file is something else
 //	CorruptedFile           65  EX_DATAERR       permanent          empty, truncated or structurally broken file
 //	FileTooLarge            65  EX_DATAERR       permanent          larger than maxBytes
 //	SourceNotFound          66  EX_NOINPUT       retryable*         HTTP 404 or 410, S3 NoSuchKey or NoSuchBucket, no such file
 //	ServiceUnavailable      69  EX_UNAVAILABLE   retryable          HTTP 5xx, S3 InternalError
 //	InternalError           70  EX_SOFTWARE      retryable*         a bug in the extractor
-//	IOError                 74  EX_IOERR         retryable*         reading a local file failed
-//	ConnectionError         75  EX_TEMPFAIL      retryable          refused, reset or cut-short connections, DNS and TLS failures
+//	IOError                 74  EX_IOERR         retryable*         reading a local file or writing the PDF's scratch file failed
+//	ConnectionError         75  EX_TEMPFAIL      retryable          refused, reset or cut-short connections, DNS and TLS failures, S3 checksum mismatch
 //	TimeoutError            75  EX_TEMPFAIL      retryable          the timeout ran out, HTTP 408, S3 RequestTimeout
 //	RateLimitExceeded       75  EX_TEMPFAIL      retryable          HTTP 429, S3 SlowDown
 //	Interrupted             75  EX_TEMPFAIL      retryable*         SIGTERM or SIGINT, as when the Pod is deleted
@@ -163,9 +172,14 @@ func reportFailure(terminationLog string, err error, stdout, stderr io.Writer, l
 func extract(ctx context.Context, cfg config, client *http.Client) ([]byte, error) {
 	// The format is checked before anything is fetched, so a job with a
 	// format this image cannot read fails without network traffic.
-	inspect, err := newInspector(cfg.format)
+	inspect, err := newInspector(ctx, cfg.format)
 	if err != nil {
 		return nil, err
+	}
+	// The PDF inspector spools to a scratch file, which goes however the
+	// run ends.
+	if closer, ok := inspect.(io.Closer); ok {
+		defer closer.Close()
 	}
 	src, err := openSource(ctx, cfg, client)
 	if err != nil {

@@ -11,12 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -194,7 +192,7 @@ func newTestServer(t *testing.T, files map[string][]byte) *testServer {
 		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n%PDF-1.7\n")
 		buf.Flush()
 	})
-	mux.HandleFunc("GET /s3/{bucket}/{key...}", s.serveS3)
+	mux.Handle(s3Route, newFakeS3(files))
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
@@ -208,50 +206,6 @@ func (s *testServer) serveFile(w http.ResponseWriter, name string) {
 	}
 	w.Header().Set("Content-Length", fmt.Sprint(len(data)))
 	w.Write(data)
-}
-
-// serveS3 plays S3 under path-style addressing: it checks the request's
-// signature by signing the same request again, and answers some keys with
-// S3's error documents.
-func (s *testServer) serveS3(w http.ResponseWriter, r *http.Request) {
-	s3Error := func(status int, code string) {
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(status)
-		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s says the test server</Message></Error>`, code, code)
-	}
-	if !validSignature(r) {
-		s3Error(http.StatusForbidden, "SignatureDoesNotMatch")
-		return
-	}
-	switch key := r.PathValue("key"); key {
-	case "missing.pdf":
-		s3Error(http.StatusNotFound, "NoSuchKey")
-	case "denied.pdf":
-		s3Error(http.StatusForbidden, "AccessDenied")
-	case "throttled.pdf":
-		s3Error(http.StatusServiceUnavailable, "SlowDown")
-	default:
-		s.serveFile(w, key)
-	}
-}
-
-var signedHeadersField = regexp.MustCompile(`SignedHeaders=([^,]+)`)
-
-func validSignature(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	signed := signedHeadersField.FindStringSubmatch(auth)
-	date, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if signed == nil || err != nil || time.Since(date).Abs() > 15*time.Minute {
-		return false
-	}
-	again := &http.Request{Method: r.Method, URL: &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath}, Host: r.Host, Header: http.Header{}}
-	for _, name := range strings.Split(signed[1], ";") {
-		if name != "host" {
-			again.Header[http.CanonicalHeaderKey(name)] = r.Header.Values(name)
-		}
-	}
-	signV4(again, awsCredentials{testAccessKey, testSecretKey, r.Header.Get("X-Amz-Security-Token")}, testRegion, "s3", date)
-	return again.Header.Get("Authorization") == auth
 }
 
 // closedPort is a loopback address nothing listens on.
@@ -302,7 +256,7 @@ func TestProgram(t *testing.T) {
 		"empty.pdf":         {},
 		"plan.dxf":          dxf,
 		"truncated.dxf":     dxf[:len(dxf)-30],
-		"binary.dxf":        []byte("AutoCAD Binary DXF\r\n\x1a\x00\x00\x00"),
+		"plan-binary.dxf":   testdataFile(t, "dxf/plan-2018-binary.dxf"),
 		"model.ifc":         ifc,
 		"truncated.ifc":     ifc[:len(ifc)-40],
 		"part.step":         step,
@@ -370,6 +324,14 @@ func TestProgram(t *testing.T) {
 				"format": "dxf", "size": len(dxf), "version": "AC1027", "release": "2013",
 				"sections": []string{"HEADER", "TABLES", "ENTITIES"}, "entities": 4,
 				"entityTypes": map[string]int{"LINE": 2, "CIRCLE": 1, "TEXT": 1},
+			},
+		},
+		{
+			name: "a binary DXF succeeds and counts its entities by type as for ASCII DXF", format: "dxf",
+			source: "{server}/files/plan-binary.dxf",
+			wantResult: map[string]any{
+				"version": "AC1032", "release": "2018", "entities": 12,
+				"entityTypes": map[string]int{"LINE": 3, "CIRCLE": 1, "ARC": 1, "TEXT": 1, "POLYLINE": 1, "VERTEX": 3, "SEQEND": 1, "LWPOLYLINE": 1},
 			},
 		},
 		{
@@ -599,11 +561,6 @@ func TestProgram(t *testing.T) {
 			name: "an unknown URL scheme is UnsupportedFormat", format: "pdf",
 			source:   "ftp://example.com/a.pdf",
 			wantCode: 65, wantType: "UnsupportedFormat", wantMessage: `scheme "ftp"`,
-		},
-		{
-			name: "a binary DXF is UnsupportedFormat", format: "dxf",
-			source:   "{server}/files/binary.dxf",
-			wantCode: 65, wantType: "UnsupportedFormat", wantMessage: "binary DXF",
 		},
 		{
 			name: "options that are not a JSON object of strings are a UsageError", format: "pdf",

@@ -2,8 +2,18 @@ package main
 
 import (
 	"bytes"
-	"regexp"
-	"strconv"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/fault"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/validate"
 )
 
 const (
@@ -16,55 +26,42 @@ const (
 	pdfTrailerWindow = 2048
 )
 
-// pdfWhite is PDF's white space; pdfNameChar a byte that continues a name.
-const (
-	pdfWhite    = `\x00\t\n\f\r `
-	pdfNameChar = `[^\x00\t\n\f\r ()<>\[\]{}/%]`
-)
-
-var (
-	pdfVersion = regexp.MustCompile(`%PDF-(\d+\.\d+)`)
-	// A page object is "/Type /Page"; the name must end there, so that the
-	// "/Type /Pages" of the page tree's nodes does not count. The name run is
-	// matched and checked afterwards because Go's regexps have no lookahead.
-	pdfPageType = regexp.MustCompile(`/Type[` + pdfWhite + `]{0,16}/Page` + pdfNameChar + `*`)
-	// Pages inside compressed object streams cannot be counted cheaply.
-	pdfObjectStream = regexp.MustCompile(`/ObjStm`)
-	pdfEncrypt      = regexp.MustCompile(`/Encrypt`)
-	pdfStartXref    = regexp.MustCompile(`startxref[` + pdfWhite + `]+(\d{1,20})[` + pdfWhite + `]*$`)
-)
-
-// pdfSummary is what a PDF shows without parsing it: pages counts the
-// uncompressed page objects, so with objectStreams true it may count too few.
+// pdfSummary is what pdfcpu reads of a PDF. Pages is nil when the PDF is
+// encrypted with a user (open) password: without it nothing but the
+// encryption dictionary can be read, which is all poppler's pdfinfo shows too.
 type pdfSummary struct {
 	Version       string `json:"version,omitempty"`
-	Pages         int    `json:"pages"`
+	Pages         *int   `json:"pages,omitempty"`
 	Encrypted     bool   `json:"encrypted,omitempty"`
 	ObjectStreams bool   `json:"objectStreams,omitempty"`
+	Linearized    bool   `json:"linearized,omitempty"`
 }
 
+// pdfInspector checks a PDF with pdfcpu. pdfcpu reads from an io.ReadSeeker
+// and holds the file's objects in memory, so unlike the other inspectors this
+// one spools the stream to a scratch file (in $TMPDIR, the Pod's /tmp
+// emptyDir; never more than maxBytes, which the reader in front of it
+// enforces), and it needs memory of about the file's size while it reads it.
+// The first bytes are still checked as they arrive, so that a download that
+// is not a PDF stops early.
 type pdfInspector struct {
-	head                          headBuffer
-	tail                          tailBuffer
-	headerAt                      int // offset of %PDF- in head, or -1 while unknown
-	pages, objectStreams, encrypt streamCounter
+	ctx      context.Context // bounds pdfcpu's reading by the run's timeout
+	head     headBuffer
+	tail     tailBuffer
+	headerAt int // offset of %PDF- in head, or -1 while unknown
+	spool    *os.File
 }
 
-func newPDFInspector() *pdfInspector {
+func newPDFInspector(ctx context.Context) *pdfInspector {
 	return &pdfInspector{
+		ctx:      ctx,
 		head:     headBuffer{max: pdfHeaderWindow},
 		tail:     tailBuffer{max: pdfTrailerWindow},
 		headerAt: -1,
-		pages: streamCounter{re: pdfPageType, overlap: 64, accept: func(m []byte) bool {
-			return bytes.HasSuffix(m, []byte("/Page"))
-		}},
-		objectStreams: streamCounter{re: pdfObjectStream, overlap: 16},
-		encrypt:       streamCounter{re: pdfEncrypt, overlap: 16},
 	}
 }
 
 func (p *pdfInspector) Write(data []byte) (int, error) {
-	// The head keeps growing after the header was found: the version follows it.
 	p.head.write(data)
 	if p.headerAt < 0 {
 		p.headerAt = bytes.Index(p.head.data, []byte(pdfMagic))
@@ -73,40 +70,108 @@ func (p *pdfInspector) Write(data []byte) (int, error) {
 		}
 	}
 	p.tail.write(data)
-	p.pages.write(data)
-	p.objectStreams.write(data)
-	p.encrypt.write(data)
+	if p.spool == nil {
+		spool, err := newSpoolFile()
+		if err != nil {
+			return 0, err
+		}
+		p.spool = spool
+	}
+	if _, err := p.spool.Write(data); err != nil {
+		return 0, fail(typeIO, err, "spooling the PDF to %s", os.TempDir())
+	}
 	return len(data), nil
 }
 
-func (p *pdfInspector) finish(size int64) (any, error) {
+// newSpoolFile creates a scratch file that is already unlinked, so it goes
+// away with its descriptor however the process ends.
+func newSpoolFile() (*os.File, error) {
+	f, err := os.CreateTemp("", "extractor-*.pdf")
+	if err != nil {
+		return nil, fail(typeIO, err, "creating a scratch file for the PDF in %s", os.TempDir())
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fail(typeIO, err, "unlinking the scratch file of the PDF")
+	}
+	return f, nil
+}
+
+// Close releases the scratch file; extract calls it however the run ends.
+func (p *pdfInspector) Close() error {
+	if p.spool == nil {
+		return nil
+	}
+	err := p.spool.Close()
+	p.spool = nil
+	return err
+}
+
+func (p *pdfInspector) finish(int64) (any, error) {
+	defer p.Close()
 	if p.headerAt < 0 {
 		return nil, missingMagic("a PDF", p.head.data, pdfMagic)
 	}
-	for _, c := range []*streamCounter{&p.pages, &p.objectStreams, &p.encrypt} {
-		c.flush(' ')
-	}
-
-	// The trailer is written last, so a file cut short has lost it.
-	eof := bytes.LastIndex(p.tail.data, []byte("%%EOF"))
-	if eof < 0 {
+	// The trailer is written last, so a file cut short has lost it. pdfcpu,
+	// like poppler, would rebuild the cross-reference table of such a file
+	// and read what is left; a truncated upload is reported instead.
+	if !bytes.Contains(p.tail.data, []byte("%%EOF")) {
 		return nil, fail(typeCorruptedFile, nil, "the PDF has no %%%%EOF marker in its last %d bytes: it is truncated", pdfTrailerWindow)
 	}
-	m := pdfStartXref.FindSubmatch(p.tail.data[:eof])
-	if m == nil {
-		return nil, fail(typeCorruptedFile, nil, "the PDF has no startxref before its final %%%%EOF: its trailer is broken")
+	if _, err := p.spool.Seek(0, io.SeekStart); err != nil {
+		return nil, fail(typeIO, err, "rewinding the scratch file of the PDF")
 	}
-	if offset, err := strconv.ParseInt(string(m[1]), 10, 64); err != nil || offset >= size {
-		return nil, fail(typeCorruptedFile, nil, "the PDF's startxref points to byte %s of a %d-byte file", m[1], size)
+	doc, err := readPDF(p.ctx, p.spool)
+	switch {
+	case errors.Is(err, pdfcpu.ErrWrongPassword):
+		return pdfSummary{Encrypted: true}, nil
+	case err != nil:
+		if ctxErr := contextFailure(p.ctx, "reading the PDF"); ctxErr != nil {
+			return nil, ctxErr
+		}
+		var f *failure
+		if errors.As(err, &f) {
+			return nil, f
+		}
+		return nil, fail(typeCorruptedFile, err, "the PDF is broken")
 	}
+	pages := doc.PageCount
+	return pdfSummary{
+		Version:       doc.XRefTable.Version().String(),
+		Pages:         &pages,
+		Encrypted:     doc.Encrypt != nil,
+		ObjectStreams: doc.Read.UsingObjectStreams,
+		Linearized:    doc.Read.Linearized,
+	}, nil
+}
 
-	summary := pdfSummary{
-		Pages:         p.pages.count,
-		Encrypted:     p.encrypt.count > 0,
-		ObjectStreams: p.objectStreams.count > 0,
+var disablePDFConfigDir sync.Once
+
+// readPDF reads and validates a PDF with pdfcpu's relaxed validation, the
+// mode meant for files from the wild; validation also counts the pages.
+func readPDF(ctx context.Context, rs io.ReadSeeker) (doc *model.Context, err error) {
+	// By default pdfcpu writes a configuration file to the user's config
+	// directory, which the read-only root file system of the Pod does not have.
+	disablePDFConfigDir.Do(api.DisableConfigDir)
+	// pdfcpu reports some failures by panicking with a fault.Panic, which
+	// fault.Catch turns back into the error. Any other panic is a bug that
+	// this file exposed; it is reported as one rather than crashing without a
+	// termination message.
+	defer func() {
+		if r := recover(); r != nil {
+			if p, ok := r.(fault.Panic); ok {
+				err = p
+				return
+			}
+			err = fail(typeInternal, nil, "pdfcpu failed on this PDF: %v", r)
+		}
+	}()
+	doc, err = pdfcpu.ReadWithContext(ctx, rs, model.NewDefaultConfiguration())
+	if err != nil {
+		return nil, err
 	}
-	if v := pdfVersion.FindSubmatch(p.head.data[p.headerAt:]); v != nil {
-		summary.Version = string(v[1])
+	if err := validate.XRefTable(doc); err != nil {
+		return nil, fmt.Errorf("validating: %w", err)
 	}
-	return summary, nil
+	return doc, nil
 }

@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 func TestEncodeResult(t *testing.T) {
 	t.Run("the common fields and the format's summary make one flat object", func(t *testing.T) {
-		raw, err := encodeResult("pdf", 1234, []byte{0xab, 0xcd}, pdfSummary{Version: "1.7", Pages: 2})
+		raw, err := encodeResult("pdf", 1234, []byte{0xab, 0xcd}, pdfSummary{Version: "1.7", Pages: ptr.To(2)})
 		if err != nil {
 			t.Fatal(err)
 		}

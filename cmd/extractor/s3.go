@@ -2,57 +2,99 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// emptyPayloadHash is the SHA-256 of an empty body, which is what a GET sends.
-const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-type awsCredentials struct {
-	accessKeyID, secretAccessKey, sessionToken string
-}
-
-// openS3 fetches s3://bucket/key with the credentials the job's Secret puts
-// in the environment, under the names the AWS SDKs use. There is no anonymous
-// access: a public object can be fetched by its https URL instead.
-func openS3(ctx context.Context, client *http.Client, u *url.URL, env func(string) string, now time.Time) (source, error) {
+// openS3 fetches s3://bucket/key with AWS's SDK (its s3 client alone, which
+// pulls in only AWS's own modules, fewer than minio-go's) and the credentials
+// the job's Secret puts in the environment, under the names the AWS SDKs use.
+// There is no anonymous access: a public object can be fetched by its https
+// URL instead.
+func openS3(ctx context.Context, client *http.Client, u *url.URL, env func(string) string) (source, error) {
 	bucket, key := u.Host, strings.TrimPrefix(u.Path, "/")
+	what := redactURL(u)
 	if bucket == "" || key == "" {
-		return source{}, fail(typeUsage, nil, "S3 URLs look like s3://bucket/key, not %s", redactURL(u))
+		return source{}, fail(typeUsage, nil, "S3 URLs look like s3://bucket/key, not %s", what)
 	}
-	creds := awsCredentials{
-		accessKeyID:     env("AWS_ACCESS_KEY_ID"),
-		secretAccessKey: env("AWS_SECRET_ACCESS_KEY"),
-		sessionToken:    env("AWS_SESSION_TOKEN"),
-	}
-	if creds.accessKeyID == "" || creds.secretAccessKey == "" {
-		return source{}, fail(typeAuthentication, nil,
-			"%s needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment (give the job a source.secretRef)", redactURL(u))
-	}
-	region := firstNonEmpty(env("AWS_REGION"), env("AWS_DEFAULT_REGION"), "us-east-1")
-	endpoint := firstNonEmpty(env("AWS_ENDPOINT_URL_S3"), env("AWS_ENDPOINT_URL"))
-	object, err := s3ObjectURL(endpoint, region, bucket, key)
+	s3Client, err := newS3Client(client, env, what)
 	if err != nil {
 		return source{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, object.String(), nil)
+	// The URL's path is unescaped, so a key with a space is written
+	// s3://bucket/a%20b; the client escapes it again as S3 wants it.
+	object, err := s3Client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(bucket),
+		Key:    aws.String(key),
+		// S3 sends the checksum it keeps of the object, if it has one, and
+		// the client checks the body against it at its end: a transfer
+		// that garbled the file fails as a connection failure, to be
+		// fetched again, rather than as a corrupted file.
+		ChecksumMode: types.ChecksumModeEnabled,
+	})
 	if err != nil {
-		return source{}, fail(typeUsage, err, "cannot request %s", redactURL(u))
+		return source{}, s3Failure(ctx, err, what)
 	}
-	// NewRequest re-parses the URL and would lose the strict escaping that
-	// the signature covers.
-	req.URL = object
-	signV4(req, creds, region, "s3", now)
-	return doGet(ctx, client, req, redactURL(u), s3StatusFailure)
+	size := int64(-1)
+	if object.ContentLength != nil {
+		size = *object.ContentLength
+	}
+	return downloadBody(ctx, object.Body, size, what), nil
+}
+
+// newS3Client builds the client from the same environment variables as the
+// AWS SDKs, read here rather than by the SDK's config module, which would
+// pull in SSO, STS and the instance metadata service, none of which a job's
+// Secret provides.
+func newS3Client(client *http.Client, env func(string) string, what string) (*s3.Client, error) {
+	creds := aws.Credentials{
+		AccessKeyID:     env("AWS_ACCESS_KEY_ID"),
+		SecretAccessKey: env("AWS_SECRET_ACCESS_KEY"),
+		SessionToken:    env("AWS_SESSION_TOKEN"),
+		Source:          "environment",
+	}
+	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
+		return nil, fail(typeAuthentication, nil,
+			"%s needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment (give the job a source.secretRef)", what)
+	}
+	options := s3.Options{
+		Region: firstNonEmpty(env("AWS_REGION"), env("AWS_DEFAULT_REGION"), "us-east-1"),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return creds, nil
+		}),
+		HTTPClient: client,
+		// The operator retries the whole attempt with its own backoff; retries
+		// in here would only hide the first failure and eat the timeout.
+		Retryer: aws.NopRetryer{},
+		// Progress lines on stderr start with a timestamp (see the package
+		// doc); the SDK's own warnings would not.
+		Logger: logging.Nop{},
+		DisableLogOutputChecksumValidationSkipped: true,
+	}
+	// On AWS the client addresses buckets virtual-hosted style, which AWS
+	// prefers, and falls back to path style for names with dots, which break
+	// TLS host names there; a custom endpoint (MinIO, Ceph, a test server)
+	// gets path style, which every S3 implementation understands.
+	if endpoint := firstNonEmpty(env("AWS_ENDPOINT_URL_S3"), env("AWS_ENDPOINT_URL")); endpoint != "" {
+		parsed, err := url.Parse(endpoint)
+		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			return nil, fail(typeUsage, nil, "AWS_ENDPOINT_URL %q is not an http or https URL", oneLine(endpoint, 100))
+		}
+		options.BaseEndpoint = aws.String(endpoint)
+		options.UsePathStyle = true
+	}
+	return s3.New(options), nil
 }
 
 func firstNonEmpty(values ...string) string {
@@ -62,140 +104,6 @@ func firstNonEmpty(values ...string) string {
 		}
 	}
 	return ""
-}
-
-// s3ObjectURL addresses an object. On AWS itself it uses virtual-hosted
-// style, which AWS prefers, except for bucket names with dots, which break
-// TLS host names there; a custom endpoint (MinIO, Ceph, a test server) gets
-// path style, which every S3 implementation understands.
-func s3ObjectURL(endpoint, region, bucket, key string) (*url.URL, error) {
-	var u *url.URL
-	objectPath := "/" + key
-	switch {
-	case endpoint == "" && !strings.Contains(bucket, "."):
-		u = &url.URL{Scheme: "https", Host: bucket + ".s3." + region + ".amazonaws.com"}
-	case endpoint == "":
-		u = &url.URL{Scheme: "https", Host: "s3." + region + ".amazonaws.com"}
-		objectPath = "/" + bucket + objectPath
-	default:
-		parsed, err := url.Parse(endpoint)
-		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
-			return nil, fail(typeUsage, nil, "AWS_ENDPOINT_URL %q is not an http or https URL", oneLine(endpoint, 100))
-		}
-		u = &url.URL{Scheme: parsed.Scheme, Host: parsed.Host}
-		objectPath = strings.TrimSuffix(parsed.Path, "/") + "/" + bucket + objectPath
-	}
-	u.Path = objectPath
-	u.RawPath = awsURIEncode(objectPath, false)
-	return u, nil
-}
-
-// signV4 signs req with AWS Signature Version 4 for a request without a
-// body, as https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
-// describes. It signs every header already set on req, plus host.
-func signV4(req *http.Request, creds awsCredentials, region, service string, now time.Time) {
-	amzDate := now.UTC().Format("20060102T150405Z")
-	day := amzDate[:8]
-	req.Header.Set("X-Amz-Date", amzDate)
-	if req.Header.Get("X-Amz-Content-Sha256") == "" {
-		req.Header.Set("X-Amz-Content-Sha256", emptyPayloadHash)
-	}
-	if creds.sessionToken != "" {
-		req.Header.Set("X-Amz-Security-Token", creds.sessionToken)
-	}
-	req.Header.Del("Authorization")
-
-	canonical, signedHeaders := canonicalRequest(req)
-	scope := day + "/" + region + "/" + service + "/aws4_request"
-	stringToSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hexSHA256(canonical)
-	key := hmacSHA256([]byte("AWS4"+creds.secretAccessKey), day)
-	for _, part := range []string{region, service, "aws4_request"} {
-		key = hmacSHA256(key, part)
-	}
-	signature := hex.EncodeToString(hmacSHA256(key, stringToSign))
-	req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/%s,SignedHeaders=%s,Signature=%s",
-		creds.accessKeyID, scope, signedHeaders, signature))
-}
-
-// canonicalRequest is SigV4's canonical form of req and the list of the
-// headers it signs.
-func canonicalRequest(req *http.Request) (canonical, signedHeaders string) {
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	headers := map[string]string{"host": host}
-	for name, values := range req.Header {
-		name = strings.ToLower(name)
-		if name == "authorization" || name == "user-agent" {
-			continue
-		}
-		trimmed := make([]string, len(values))
-		for i, v := range values {
-			trimmed[i] = strings.Join(strings.Fields(v), " ")
-		}
-		headers[name] = strings.Join(trimmed, ",")
-	}
-	names := make([]string, 0, len(headers))
-	for name := range headers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	var lines strings.Builder
-	for _, name := range names {
-		lines.WriteString(name + ":" + headers[name] + "\n")
-	}
-
-	path := req.URL.EscapedPath()
-	if path == "" {
-		path = "/"
-	}
-	signedHeaders = strings.Join(names, ";")
-	canonical = strings.Join([]string{
-		req.Method, path, canonicalQuery(req.URL.Query()), lines.String(), signedHeaders,
-		req.Header.Get("X-Amz-Content-Sha256"),
-	}, "\n")
-	return canonical, signedHeaders
-}
-
-func canonicalQuery(query url.Values) string {
-	var pairs []string
-	for key, values := range query {
-		for _, v := range values {
-			pairs = append(pairs, awsURIEncode(key, true)+"="+awsURIEncode(v, true))
-		}
-	}
-	slices.Sort(pairs)
-	return strings.Join(pairs, "&")
-}
-
-// awsURIEncode escapes every byte but the unreserved characters of RFC 3986,
-// as SigV4 requires (Go's own escaping leaves more characters alone).
-func awsURIEncode(s string, encodeSlash bool) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
-			b.WriteByte(c)
-		case c == '/' && !encodeSlash:
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
-
-func hexSHA256(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
-func hmacSHA256(key []byte, data string) []byte {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(data))
-	return mac.Sum(nil)
 }
 
 // s3ErrorTypes maps S3's error codes, which say more than its HTTP statuses:
@@ -212,6 +120,7 @@ var s3ErrorTypes = map[string]string{
 	"InvalidToken":                 typeAuthentication,
 	"TokenRefreshRequired":         typeAuthentication,
 	"AuthorizationHeaderMalformed": typeAuthentication,
+	"RequestTimeTooSkewed":         typeAuthentication,
 	"SlowDown":                     typeRateLimit,
 	"RequestLimitExceeded":         typeRateLimit,
 	"RequestTimeout":               typeTimeout,
@@ -219,23 +128,30 @@ var s3ErrorTypes = map[string]string{
 	"ServiceUnavailable":           typeServiceUnavailable,
 }
 
-// s3StatusFailure reads S3's XML error document; without one it falls back
-// to the plain HTTP mapping.
-func s3StatusFailure(status int, header http.Header, body []byte, what string) *failure {
-	var doc struct {
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
+// s3Failure classifies an error of the S3 client: an answer from S3 by its
+// error code where the code says more than the status, else by the HTTP
+// status; no answer at all as a network failure.
+func s3Failure(ctx context.Context, err error, what string) error {
+	// A request that got no answer is a response error too, of status 0.
+	var response *awshttp.ResponseError
+	var notSent *smithyhttp.RequestSendError
+	if !errors.As(err, &response) || errors.As(err, &notSent) {
+		return networkFailure(ctx, err, "fetching "+what)
 	}
-	if xml.Unmarshal(body, &doc) != nil || doc.Code == "" {
-		return httpStatusFailure(status, header, body, what)
+	status := response.HTTPStatusCode()
+	// Without an error document the client names the status ("NotFound"),
+	// which is no S3 error code and falls through to the status.
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		code := apiErr.ErrorCode()
+		if errorType, known := s3ErrorTypes[code]; known {
+			message := fmt.Sprintf("S3 answered %d %s for %s", status, oneLine(code, 64), what)
+			if detail := apiErr.ErrorMessage(); detail != "" && detail != code {
+				message += ": " + oneLine(detail, 300)
+			}
+			return fail(errorType, nil, "%s", message)
+		}
+		what += " (" + oneLine(code, 64) + ")"
 	}
-	errorType, known := s3ErrorTypes[doc.Code]
-	if !known {
-		return httpStatusFailure(status, header, body, what+" ("+oneLine(doc.Code, 64)+")")
-	}
-	message := fmt.Sprintf("S3 answered %d %s for %s", status, oneLine(doc.Code, 64), what)
-	if doc.Message != "" {
-		message += ": " + oneLine(doc.Message, 300)
-	}
-	return fail(errorType, nil, "%s", message)
+	return httpStatusFailure(status, response.Response.Header, nil, what)
 }
