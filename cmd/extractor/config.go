@@ -56,24 +56,24 @@ func parseConfig(args []string, env func(string) string, stderr io.Writer) (conf
 		"Largest source accepted, in bytes or with a Ki/Mi/Gi suffix; the option maxBytes wins.")
 	flags.DurationVar(&cfg.timeout, "timeout", defaultTimeout, "Time allowed for fetching and checking the source; the option timeout wins.")
 	if err := flags.Parse(args); err != nil {
-		return cfg, fail(typeUsage, err, "parsing flags")
+		return cfg, fail(podcontract.UsageError, err, "parsing flags")
 	}
 	if flags.NArg() > 0 {
-		return cfg, fail(typeUsage, nil, "unexpected arguments %q", flags.Args())
+		return cfg, fail(podcontract.UsageError, nil, "unexpected arguments %q", flags.Args())
 	}
 	var err error
 	if cfg.maxBytes, err = parseByteSize(*maxBytes); err != nil {
-		return cfg, fail(typeUsage, err, "flag --max-bytes")
+		return cfg, fail(podcontract.UsageError, err, "flag --max-bytes")
 	}
 
 	cfg.format = env(podcontract.EnvFormat)
 	cfg.sourceURL = env(podcontract.EnvSourceURL)
 	cfg.attempt = env(podcontract.EnvAttempt)
 	if cfg.format == "" {
-		return cfg, fail(typeUsage, nil, "%s is not set", podcontract.EnvFormat)
+		return cfg, fail(podcontract.UsageError, nil, "%s is not set", podcontract.EnvFormat)
 	}
 	if cfg.sourceURL == "" {
-		return cfg, fail(typeUsage, nil, "%s is not set", podcontract.EnvSourceURL)
+		return cfg, fail(podcontract.UsageError, nil, "%s is not set", podcontract.EnvSourceURL)
 	}
 	options, err := parseOptions(env(podcontract.EnvOptions))
 	if err != nil {
@@ -93,7 +93,7 @@ func parseOptions(raw string) (map[string]string, error) {
 	}
 	var options map[string]string
 	if err := json.Unmarshal([]byte(raw), &options); err != nil {
-		return nil, fail(typeUsage, err, "%s is not a JSON object of strings", podcontract.EnvOptions)
+		return nil, fail(podcontract.UsageError, err, "%s is not a JSON object of strings", podcontract.EnvOptions)
 	}
 	return options, nil
 }
@@ -102,17 +102,17 @@ func (cfg *config) applyOptions(options map[string]string) error {
 	if v, ok := options[optionMaxBytes]; ok {
 		n, err := parseByteSize(v)
 		if err != nil {
-			return fail(typeUsage, err, "option %s", optionMaxBytes)
+			return fail(podcontract.UsageError, err, "option %s", optionMaxBytes)
 		}
 		cfg.maxBytes = n
 	}
 	if v, ok := options[optionTimeout]; ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			return fail(typeUsage, err, "option %s", optionTimeout)
+			return fail(podcontract.UsageError, err, "option %s", optionTimeout)
 		}
 		if d <= 0 {
-			return fail(typeUsage, nil, "option %s must be positive, not %s", optionTimeout, v)
+			return fail(podcontract.UsageError, nil, "option %s must be positive, not %s", optionTimeout, v)
 		}
 		cfg.timeout = d
 	}

@@ -4,6 +4,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 func TestParseByteSize(t *testing.T) {
@@ -91,7 +93,7 @@ func TestParseConfig(t *testing.T) {
 	for _, tt := range usageErrors {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseConfig(tt.args, env(tt.env), io.Discard)
-			wantFailure(t, err, typeUsage, "")
+			wantFailure(t, err, podcontract.UsageError, "")
 		})
 	}
 }

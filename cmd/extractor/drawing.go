@@ -8,6 +8,8 @@ import (
 	"image/png"
 	"io"
 	"strings"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 const (
@@ -93,13 +95,13 @@ func (d *drawingInspector) decide() error {
 	default:
 		for _, magic := range []string{pngMagic, jpegMagic, pdfMagic} {
 			if len(head) < len(magic) && len(head) > 0 && magic[:len(head)] == string(head) {
-				return fail(typeCorruptedFile, nil, "the file ends inside its header")
+				return fail(podcontract.CorruptedFile, nil, "the file ends inside its header")
 			}
 		}
 		if len(head) == 0 {
-			return fail(typeCorruptedFile, nil, "the file is empty")
+			return fail(podcontract.CorruptedFile, nil, "the file is empty")
 		}
-		return fail(typeInvalidFileType, nil, "a Werk24 drawing must be a PNG, JPEG or PDF, but the file looks like %s", describeContent(head))
+		return fail(podcontract.InvalidFileType, nil, "a Werk24 drawing must be a PNG, JPEG or PDF, but the file looks like %s", describeContent(head))
 	}
 	return nil
 }
@@ -119,12 +121,12 @@ func (d *drawingInspector) finish(size int64) (any, error) {
 		return pdfDrawingSummary{DrawingType: "pdf", pdfSummary: summary.(pdfSummary)}, nil
 	case "png":
 		if !bytes.HasSuffix(d.tail.data, []byte(pngEnd)) {
-			return nil, fail(typeCorruptedFile, nil, "the PNG does not end with an IEND chunk: it is truncated")
+			return nil, fail(podcontract.CorruptedFile, nil, "the PNG does not end with an IEND chunk: it is truncated")
 		}
 		return d.imageSummary(png.DecodeConfig)
 	default:
 		if !bytes.Contains(d.tail.data, []byte(jpegEnd)) {
-			return nil, fail(typeCorruptedFile, nil, "the JPEG has no end-of-image marker near its end: it is truncated")
+			return nil, fail(podcontract.CorruptedFile, nil, "the JPEG has no end-of-image marker near its end: it is truncated")
 		}
 		return d.imageSummary(jpeg.DecodeConfig)
 	}
@@ -140,7 +142,7 @@ func (d *drawingInspector) imageSummary(decodeConfig func(io.Reader) (image.Conf
 	case err == nil:
 		summary.Width, summary.Height = config.Width, config.Height
 	case !d.head.full():
-		return nil, fail(typeCorruptedFile, err, "the %s header is broken", strings.ToUpper(d.kind))
+		return nil, fail(podcontract.CorruptedFile, err, "the %s header is broken", strings.ToUpper(d.kind))
 	}
 	return summary, nil
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 func TestDrawingInspector(t *testing.T) {
@@ -23,17 +25,17 @@ func TestDrawingInspector(t *testing.T) {
 			name: "a PDF reports what a PDF job would",
 			data: pdf, want: pdfDrawingSummary{DrawingType: "pdf", pdfSummary: pdfSummary{Version: "1.7", Pages: ptr.To(3)}},
 		},
-		{name: "a truncated PNG is CorruptedFile", data: png[:len(png)-1], wantType: typeCorruptedFile, wantMessage: "IEND"},
-		{name: "a truncated JPEG is CorruptedFile", data: jpg[:len(jpg)/2], wantType: typeCorruptedFile, wantMessage: "end-of-image"},
-		{name: "a truncated PDF is CorruptedFile", data: pdf[:len(pdf)-10], wantType: typeCorruptedFile, wantMessage: "%%EOF"},
+		{name: "a truncated PNG is CorruptedFile", data: png[:len(png)-1], wantType: podcontract.CorruptedFile, wantMessage: "IEND"},
+		{name: "a truncated JPEG is CorruptedFile", data: jpg[:len(jpg)/2], wantType: podcontract.CorruptedFile, wantMessage: "end-of-image"},
+		{name: "a truncated PDF is CorruptedFile", data: pdf[:len(pdf)-10], wantType: podcontract.CorruptedFile, wantMessage: "%%EOF"},
 		{
 			name:     "a PNG whose header is broken is CorruptedFile",
 			data:     append(append([]byte(pngMagic), "\x00\x00\x00\x0dIHDR broken!"...), pngEnd...),
-			wantType: typeCorruptedFile, wantMessage: "PNG header is broken",
+			wantType: podcontract.CorruptedFile, wantMessage: "PNG header is broken",
 		},
-		{name: "a GIF is InvalidFileType", data: []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), wantType: typeInvalidFileType, wantMessage: "image/gif"},
-		{name: "an empty file is CorruptedFile", data: nil, wantType: typeCorruptedFile, wantMessage: "empty"},
-		{name: "a file cut inside the PNG magic is CorruptedFile", data: []byte(pngMagic[:4]), wantType: typeCorruptedFile, wantMessage: "inside its header"},
+		{name: "a GIF is InvalidFileType", data: []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), wantType: podcontract.InvalidFileType, wantMessage: "image/gif"},
+		{name: "an empty file is CorruptedFile", data: nil, wantType: podcontract.CorruptedFile, wantMessage: "empty"},
+		{name: "a file cut inside the PNG magic is CorruptedFile", data: []byte(pngMagic[:4]), wantType: podcontract.CorruptedFile, wantMessage: "inside its header"},
 	}
 	for _, tt := range tests {
 		for _, piece := range pieceSizes {

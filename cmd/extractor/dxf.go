@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 const (
@@ -144,9 +146,9 @@ func (d *dxfInspector) processLine() error {
 // shown that it is one.
 func (d *dxfInspector) badLine(format string, args ...any) *failure {
 	if d.started || d.binary != nil {
-		return fail(typeCorruptedFile, nil, format, args...)
+		return fail(podcontract.CorruptedFile, nil, format, args...)
 	}
-	f := fail(typeInvalidFileType, nil, format, args...)
+	f := fail(podcontract.InvalidFileType, nil, format, args...)
 	f.message = "the file is not DXF: " + f.message + " (it looks like " + describeContent(d.head.data) + ")"
 	return f
 }
@@ -169,11 +171,11 @@ func (d *dxfInspector) pair(code int, value string) error {
 		case code == 0 && value == "EOF":
 			d.state = dxfDone
 		default:
-			return fail(typeCorruptedFile, nil, "%s: group %d %s outside any section", d.where(), code, quoteExcerpt([]byte(value)))
+			return fail(podcontract.CorruptedFile, nil, "%s: group %d %s outside any section", d.where(), code, quoteExcerpt([]byte(value)))
 		}
 	case dxfNaming:
 		if code != 2 {
-			return fail(typeCorruptedFile, nil, "%s: a SECTION without a name", d.where())
+			return fail(podcontract.CorruptedFile, nil, "%s: a SECTION without a name", d.where())
 		}
 		d.section, d.state = value, dxfInside
 		if len(d.summary.Sections) < dxfMaxSections {
@@ -192,7 +194,7 @@ func (d *dxfInspector) pairInSection(code int, value string) error {
 			d.state = dxfOutside
 			return nil
 		case "SECTION", "EOF":
-			return fail(typeCorruptedFile, nil, "%s: %s inside section %s, which has no ENDSEC", d.where(), value, displayName(d.section))
+			return fail(podcontract.CorruptedFile, nil, "%s: %s inside section %s, which has no ENDSEC", d.where(), value, displayName(d.section))
 		}
 	}
 	switch d.section {
@@ -236,10 +238,10 @@ func (d *dxfInspector) finish(int64) (any, error) {
 	}
 	if !d.decided && len(d.undecided) > 0 {
 		// Too short to tell, and the start of the binary sentinel.
-		return nil, fail(typeCorruptedFile, nil, "the file ends inside its header")
+		return nil, fail(podcontract.CorruptedFile, nil, "the file ends inside its header")
 	}
 	if d.binary != nil && d.state != dxfDone && d.binary.midPair() {
-		return nil, fail(typeCorruptedFile, nil, "the binary DXF ends inside the group at byte %d: it is truncated", d.binary.pairAt)
+		return nil, fail(podcontract.CorruptedFile, nil, "the binary DXF ends inside the group at byte %d: it is truncated", d.binary.pairAt)
 	}
 	if len(d.partial) > 0 && d.state != dxfDone {
 		if err := d.processLine(); err != nil {
@@ -248,18 +250,18 @@ func (d *dxfInspector) finish(int64) (any, error) {
 	}
 	switch {
 	case !d.decided:
-		return nil, fail(typeCorruptedFile, nil, "the file is empty")
+		return nil, fail(podcontract.CorruptedFile, nil, "the file is empty")
 	case !d.started && d.haveCode && d.code == 0:
-		return nil, fail(typeCorruptedFile, nil, "the DXF ends after its first line")
+		return nil, fail(podcontract.CorruptedFile, nil, "the DXF ends after its first line")
 	case !d.started:
 		return nil, d.badLine("it has no SECTION")
 	case d.state == dxfDone:
 	case d.haveCode:
-		return nil, fail(typeCorruptedFile, nil, "the DXF ends with group code %d and no value: it is truncated", d.code)
+		return nil, fail(podcontract.CorruptedFile, nil, "the DXF ends with group code %d and no value: it is truncated", d.code)
 	case d.state == dxfOutside:
-		return nil, fail(typeCorruptedFile, nil, "the DXF has no EOF marker after section %s: it is truncated", displayName(d.section))
+		return nil, fail(podcontract.CorruptedFile, nil, "the DXF has no EOF marker after section %s: it is truncated", displayName(d.section))
 	default:
-		return nil, fail(typeCorruptedFile, nil, "the DXF ends inside section %s (%s): it is truncated", displayName(d.section), d.where())
+		return nil, fail(podcontract.CorruptedFile, nil, "the DXF ends inside section %s (%s): it is truncated", displayName(d.section), d.where())
 	}
 	d.summary.EntityTypes, d.summary.OmittedEntityTypes = topTypes(d.counts, dxfTopTypes)
 	return d.summary, nil

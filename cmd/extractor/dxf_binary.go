@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // dxfBinarySentinel starts every binary DXF file.
@@ -136,7 +138,7 @@ func (b *dxfBinaryDecoder) decode(buf []byte) (code int, value string, n int, er
 		end := bytes.IndexByte(rest, 0)
 		if end < 0 {
 			if len(rest) > dxfMaxLine {
-				return 0, "", 0, fail(typeCorruptedFile, nil, "byte %d: group %d has a string longer than %d bytes", b.pairAt, code, dxfMaxLine)
+				return 0, "", 0, fail(podcontract.CorruptedFile, nil, "byte %d: group %d has a string longer than %d bytes", b.pairAt, code, dxfMaxLine)
 			}
 			return 0, "", 0, nil
 		}

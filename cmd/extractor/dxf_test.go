@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // dxfLines joins group code and value lines as a DXF file.
@@ -77,48 +79,48 @@ func TestDXFInspector(t *testing.T) {
 				EntityTypes: map[string]int{"LINE": 1, otherTypes: 2},
 			},
 		},
-		{name: "an empty file is CorruptedFile", data: nil, wantType: typeCorruptedFile, wantMessage: "empty"},
-		{name: "a file of one group code is CorruptedFile", data: []byte("0\n"), wantType: typeCorruptedFile, wantMessage: "after its first line"},
-		{name: "a PDF is InvalidFileType", data: minimalPDF(1), wantType: typeInvalidFileType, wantMessage: "application/pdf"},
+		{name: "an empty file is CorruptedFile", data: nil, wantType: podcontract.CorruptedFile, wantMessage: "empty"},
+		{name: "a file of one group code is CorruptedFile", data: []byte("0\n"), wantType: podcontract.CorruptedFile, wantMessage: "after its first line"},
+		{name: "a PDF is InvalidFileType", data: minimalPDF(1), wantType: podcontract.InvalidFileType, wantMessage: "application/pdf"},
 		{
 			name: "group codes that do not start with a SECTION are InvalidFileType",
-			data: dxfLines("0", "LINE"), wantType: typeInvalidFileType, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
+			data: dxfLines("0", "LINE"), wantType: podcontract.InvalidFileType, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
 		},
 		{
 			name: "a DXF without EOF is CorruptedFile",
-			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "ENDSEC"), wantType: typeCorruptedFile, wantMessage: "no EOF marker after section ENTITIES",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "ENDSEC"), wantType: podcontract.CorruptedFile, wantMessage: "no EOF marker after section ENTITIES",
 		},
 		{
 			name: "a DXF cut inside a section is CorruptedFile",
-			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "LINE"), wantType: typeCorruptedFile, wantMessage: "ends inside section ENTITIES",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "LINE"), wantType: podcontract.CorruptedFile, wantMessage: "ends inside section ENTITIES",
 		},
 		{
 			name: "a DXF cut between a group code and its value is CorruptedFile",
-			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0"), wantType: typeCorruptedFile, wantMessage: "group code 0 and no value",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0"), wantType: podcontract.CorruptedFile, wantMessage: "group code 0 and no value",
 		},
 		{
 			name: "a section without ENDSEC is CorruptedFile",
-			data: dxfLines("0", "SECTION", "2", "HEADER", "0", "SECTION", "2", "ENTITIES"), wantType: typeCorruptedFile, wantMessage: "SECTION inside section HEADER",
+			data: dxfLines("0", "SECTION", "2", "HEADER", "0", "SECTION", "2", "ENTITIES"), wantType: podcontract.CorruptedFile, wantMessage: "SECTION inside section HEADER",
 		},
 		{
 			name: "EOF inside a section is CorruptedFile",
-			data: dxfLines("0", "SECTION", "2", "HEADER", "0", "EOF"), wantType: typeCorruptedFile, wantMessage: "EOF inside section HEADER",
+			data: dxfLines("0", "SECTION", "2", "HEADER", "0", "EOF"), wantType: podcontract.CorruptedFile, wantMessage: "EOF inside section HEADER",
 		},
 		{
 			name: "a SECTION without a name is CorruptedFile",
-			data: dxfLines("0", "SECTION", "0", "ENDSEC"), wantType: typeCorruptedFile, wantMessage: "without a name",
+			data: dxfLines("0", "SECTION", "0", "ENDSEC"), wantType: podcontract.CorruptedFile, wantMessage: "without a name",
 		},
 		{
 			name: "a group code that is not a number inside a DXF is CorruptedFile",
-			data: dxfLines("0", "SECTION", "2", "ENTITIES", "zero", "LINE"), wantType: typeCorruptedFile, wantMessage: `line 5 should be a group code, not "zero"`,
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "zero", "LINE"), wantType: podcontract.CorruptedFile, wantMessage: `line 5 should be a group code, not "zero"`,
 		},
 		{
 			name: "a group outside any section is CorruptedFile",
-			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "ENDSEC", "0", "LINE"), wantType: typeCorruptedFile, wantMessage: "outside any section",
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "0", "ENDSEC", "0", "LINE"), wantType: podcontract.CorruptedFile, wantMessage: "outside any section",
 		},
 		{
 			name: "a line longer than DXF allows is CorruptedFile",
-			data: append(dxfLines("0", "SECTION", "2", "ENTITIES", "1"), strings.Repeat("x", dxfMaxLine+1)...), wantType: typeCorruptedFile, wantMessage: "longer than",
+			data: append(dxfLines("0", "SECTION", "2", "ENTITIES", "1"), strings.Repeat("x", dxfMaxLine+1)...), wantType: podcontract.CorruptedFile, wantMessage: "longer than",
 		},
 	}
 	for _, tt := range tests {
@@ -181,35 +183,35 @@ func TestDXFInspectorBinary(t *testing.T) {
 	}{
 		{
 			name: "a binary DXF cut in the middle is CorruptedFile", data: binary2018[:len(binary2018)/2],
-			wantType: typeCorruptedFile, wantMessage: "it is truncated",
+			wantType: podcontract.CorruptedFile, wantMessage: "it is truncated",
 		},
 		{
 			name: "an R12 binary DXF cut in the middle is CorruptedFile", data: binaryR12[:len(binaryR12)/2],
-			wantType: typeCorruptedFile, wantMessage: "it is truncated",
+			wantType: podcontract.CorruptedFile, wantMessage: "it is truncated",
 		},
 		{
 			name: "a binary DXF cut after its last ENDSEC is CorruptedFile", data: binary2018[:len(binary2018)-len("\x00\x00EOF\x00")],
-			wantType: typeCorruptedFile, wantMessage: "no EOF marker after section OBJECTS",
+			wantType: podcontract.CorruptedFile, wantMessage: "no EOF marker after section OBJECTS",
 		},
 		{
 			name: "a binary DXF of the sentinel alone is CorruptedFile", data: []byte(dxfBinarySentinel),
-			wantType: typeCorruptedFile, wantMessage: "it has no SECTION",
+			wantType: podcontract.CorruptedFile, wantMessage: "it has no SECTION",
 		},
 		{
 			name: "a file cut inside the binary sentinel is CorruptedFile", data: []byte(dxfBinarySentinel[:10]),
-			wantType: typeCorruptedFile, wantMessage: "ends inside its header",
+			wantType: podcontract.CorruptedFile, wantMessage: "ends inside its header",
 		},
 		{
 			name: "a binary DXF that does not start with a SECTION is CorruptedFile, not InvalidFileType", data: []byte(dxfBinarySentinel + "\x00\x00LINE\x00"),
-			wantType: typeCorruptedFile, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
+			wantType: podcontract.CorruptedFile, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
 		},
 		{
 			name: "a binary DXF with a group outside any section names its byte", data: []byte(dxfBinarySentinel + "\x00\x00SECTION\x00\x02\x00ENTITIES\x00\x00\x00ENDSEC\x00\x0a\x00\x00\x00\x00\x00\x00\x00\xf8\x3f"),
-			wantType: typeCorruptedFile, wantMessage: `byte 52: group 10 "1.5" outside any section`,
+			wantType: podcontract.CorruptedFile, wantMessage: `byte 52: group 10 "1.5" outside any section`,
 		},
 		{
 			name: "a binary DXF string longer than DXF allows is CorruptedFile", data: append([]byte(dxfBinarySentinel+"\x00\x00SECTION\x00\x01\x00"), strings.Repeat("x", dxfMaxLine+1)...),
-			wantType: typeCorruptedFile, wantMessage: "a string longer than",
+			wantType: podcontract.CorruptedFile, wantMessage: "a string longer than",
 		},
 	}
 	for _, tt := range tests {

@@ -7,30 +7,6 @@ import (
 	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
-// The error types this extractor reports, under short names. The Pod
-// contract defines them, their classes and their exit codes; the ones not in
-// its built-in table (UsageError, SourceNotFound, UnexpectedResponse,
-// IOError, Interrupted, InternalError) are retried like any unknown type
-// unless a job's rules say otherwise.
-const (
-	typeUsage              = podcontract.UsageError
-	typeUnsupportedFormat  = podcontract.UnsupportedFormat
-	typeInvalidFileType    = podcontract.InvalidFileType
-	typeCorruptedFile      = podcontract.CorruptedFile
-	typeFileTooLarge       = podcontract.FileTooLarge
-	typeSourceNotFound     = podcontract.SourceNotFound
-	typeServiceUnavailable = podcontract.ServiceUnavailable
-	typeInternal           = podcontract.InternalError
-	typeIO                 = podcontract.IOError
-	typeConnection         = podcontract.ConnectionError
-	typeTimeout            = podcontract.TimeoutError
-	typeRateLimit          = podcontract.RateLimitExceeded
-	typeInterrupted        = podcontract.Interrupted
-	typeUnexpectedResponse = podcontract.UnexpectedResponse
-	typeAuthentication     = podcontract.AuthenticationFailed
-	typePermission         = podcontract.PermissionDenied
-)
-
 // failure is an error that knows how it must be reported under the Pod
 // contract. Everything that can go wrong ends up as one.
 type failure struct {
@@ -69,7 +45,7 @@ func (f *failure) terminationLine() string {
 	line, err := podcontract.FormatFailure(f.errorType, message)
 	if err != nil {
 		// Only a misspelt error type in this program gets here.
-		line, _ = podcontract.FormatFailure(typeInternal, err.Error()+": "+message)
+		line, _ = podcontract.FormatFailure(podcontract.InternalError, err.Error()+": "+message)
 	}
 	return line
 }
@@ -81,7 +57,7 @@ func asFailure(err error) *failure {
 	if errors.As(err, &f) {
 		return f
 	}
-	return fail(typeInternal, err, "unexpected error")
+	return fail(podcontract.InternalError, err, "unexpected error")
 }
 
 // oneLine makes untrusted text printable on one line of at most n bytes.

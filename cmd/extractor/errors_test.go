@@ -31,20 +31,20 @@ func TestFailure(t *testing.T) {
 		}
 	})
 	t.Run("a message with line breaks, control characters and bad UTF-8 becomes one clean line", func(t *testing.T) {
-		f := fail(typeCorruptedFile, errors.New("second\nline"), "first\r\n\x00\xff line")
+		f := fail(podcontract.CorruptedFile, errors.New("second\nline"), "first\r\n\x00\xff line")
 		if got, want := f.terminationLine(), "CorruptedFile: first \uFFFD line: second line"; got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
 	})
 	t.Run("a huge message is cut to fit what the operator keeps, on a rune boundary", func(t *testing.T) {
-		line := fail(typeCorruptedFile, nil, "%s", strings.Repeat("ü", 5000)).terminationLine()
+		line := fail(podcontract.CorruptedFile, nil, "%s", strings.Repeat("ü", 5000)).terminationLine()
 		errorType, _, ok := podcontract.ParseFailure(line)
-		if len(line) > podcontract.MaxMessageBytes || !strings.HasSuffix(line, "…") || !ok || errorType != typeCorruptedFile {
+		if len(line) > podcontract.MaxMessageBytes || !strings.HasSuffix(line, "…") || !ok || errorType != podcontract.CorruptedFile {
 			t.Errorf("%d bytes: %q…", len(line), line[:40])
 		}
 	})
 	t.Run("an error nobody classified is an InternalError", func(t *testing.T) {
-		if f := asFailure(errors.New("oops")); f.errorType != typeInternal || f.exitCode() != 70 {
+		if f := asFailure(errors.New("oops")); f.errorType != podcontract.InternalError || f.exitCode() != 70 {
 			t.Errorf("got %s exiting %d", f.terminationLine(), f.exitCode())
 		}
 	})
@@ -55,8 +55,8 @@ func TestFailure(t *testing.T) {
 		}
 	})
 	t.Run("a wrapped failure keeps its type", func(t *testing.T) {
-		wrapped := errors.Join(errors.New("context"), fail(typeRateLimit, nil, "slow down"))
-		if f := asFailure(wrapped); f.errorType != typeRateLimit {
+		wrapped := errors.Join(errors.New("context"), fail(podcontract.RateLimitExceeded, nil, "slow down"))
+		if f := asFailure(wrapped); f.errorType != podcontract.RateLimitExceeded {
 			t.Errorf("got %s", f.terminationLine())
 		}
 	})

@@ -33,7 +33,7 @@ func openSource(ctx context.Context, cfg config, client *http.Client) (source, e
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err
 		}
-		return source{}, fail(typeUsage, err, "%s is not a URL", podcontract.EnvSourceURL)
+		return source{}, fail(podcontract.UsageError, err, "%s is not a URL", podcontract.EnvSourceURL)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":
@@ -43,7 +43,7 @@ func openSource(ctx context.Context, cfg config, client *http.Client) (source, e
 	case "s3":
 		return openS3(ctx, client, u, cfg.env)
 	default:
-		return source{}, fail(typeUnsupportedFormat, nil,
+		return source{}, fail(podcontract.UnsupportedFormat, nil,
 			"source URL scheme %q is not supported (use http, https, file or s3)", oneLine(u.Scheme, 20))
 	}
 }
@@ -72,7 +72,7 @@ func displayURL(raw string) string {
 func openHTTP(ctx context.Context, client *http.Client, u *url.URL, authorization string) (source, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return source{}, fail(typeUsage, nil, "cannot request %s", redactURL(u))
+		return source{}, fail(podcontract.UsageError, nil, "cannot request %s", redactURL(u))
 	}
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
@@ -116,22 +116,22 @@ func httpStatusFailure(status int, header http.Header, _ []byte, what string) *f
 	answered := fmt.Sprintf("%s answered %d %s", what, status, http.StatusText(status))
 	switch {
 	case status == http.StatusUnauthorized:
-		return fail(typeAuthentication, nil, "%s", answered)
+		return fail(podcontract.AuthenticationFailed, nil, "%s", answered)
 	case status == http.StatusForbidden:
-		return fail(typePermission, nil, "%s", answered)
+		return fail(podcontract.PermissionDenied, nil, "%s", answered)
 	case status == http.StatusNotFound || status == http.StatusGone:
-		return fail(typeSourceNotFound, nil, "%s", answered)
+		return fail(podcontract.SourceNotFound, nil, "%s", answered)
 	case status == http.StatusRequestTimeout:
-		return fail(typeTimeout, nil, "%s", answered)
+		return fail(podcontract.TimeoutError, nil, "%s", answered)
 	case status == http.StatusTooManyRequests:
 		if after := header.Get("Retry-After"); after != "" {
 			answered += " (Retry-After: " + oneLine(after, 40) + ")"
 		}
-		return fail(typeRateLimit, nil, "%s", answered)
+		return fail(podcontract.RateLimitExceeded, nil, "%s", answered)
 	case status >= 500:
-		return fail(typeServiceUnavailable, nil, "%s", answered)
+		return fail(podcontract.ServiceUnavailable, nil, "%s", answered)
 	default:
-		return fail(typeUnexpectedResponse, nil, "%s", answered)
+		return fail(podcontract.UnexpectedResponse, nil, "%s", answered)
 	}
 }
 
@@ -154,15 +154,15 @@ func networkFailure(ctx context.Context, err error, what string) error {
 	var netErr net.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return fail(typeTimeout, err, "%s", what)
+		return fail(podcontract.TimeoutError, err, "%s", what)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fail(typeConnection, nil, "%s: connection refused", what)
+		return fail(podcontract.ConnectionError, nil, "%s: connection refused", what)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// A body shorter than its Content-Length is a broken transfer, not a
 		// broken file: retrying may well fetch all of it.
-		return fail(typeConnection, nil, "%s: the connection closed before the whole file arrived", what)
+		return fail(podcontract.ConnectionError, nil, "%s: the connection closed before the whole file arrived", what)
 	default:
-		return fail(typeConnection, err, "%s", what)
+		return fail(podcontract.ConnectionError, err, "%s", what)
 	}
 }
 
@@ -170,9 +170,9 @@ func networkFailure(ctx context.Context, err error, what string) error {
 func contextFailure(ctx context.Context, what string) error {
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fail(typeTimeout, context.Cause(ctx), "%s", what)
+		return fail(podcontract.TimeoutError, context.Cause(ctx), "%s", what)
 	case ctx.Err() != nil:
-		return fail(typeInterrupted, context.Cause(ctx), "%s", what)
+		return fail(podcontract.Interrupted, context.Cause(ctx), "%s", what)
 	}
 	return nil
 }
@@ -199,7 +199,7 @@ func (c *classifyingReader) Close() error { return c.closer.Close() }
 // mounted volume, say).
 func openFile(ctx context.Context, u *url.URL) (source, error) {
 	if u.Opaque != "" || (u.Host != "" && u.Host != "localhost") {
-		return source{}, fail(typeUsage, nil, "file URLs name an absolute local path, as in file:///data/a.pdf, not %s", redactURL(u))
+		return source{}, fail(podcontract.UsageError, nil, "file URLs name an absolute local path, as in file:///data/a.pdf, not %s", redactURL(u))
 	}
 	what := "file " + u.Path
 	f, err := os.Open(u.Path)
@@ -213,7 +213,7 @@ func openFile(ctx context.Context, u *url.URL) (source, error) {
 	}
 	if info.IsDir() {
 		f.Close()
-		return source{}, fail(typeInvalidFileType, nil, "%s is a directory", what)
+		return source{}, fail(podcontract.InvalidFileType, nil, "%s is a directory", what)
 	}
 	size := int64(-1)
 	if info.Mode().IsRegular() {
@@ -238,11 +238,11 @@ func fileFailure(err error, what string) *failure {
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fail(typeSourceNotFound, nil, "%s: no such file", what)
+		return fail(podcontract.SourceNotFound, nil, "%s: no such file", what)
 	case errors.Is(err, fs.ErrPermission):
-		return fail(typePermission, err, "%s", what)
+		return fail(podcontract.PermissionDenied, err, "%s", what)
 	default:
-		return fail(typeIO, err, "%s", what)
+		return fail(podcontract.IOError, err, "%s", what)
 	}
 }
 
@@ -283,6 +283,6 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 }
 
 func tooLarge(limit int64, detail string) *failure {
-	return fail(typeFileTooLarge, nil, "the source is larger than the limit of %d bytes%s (raise it with the option %s)",
+	return fail(podcontract.FileTooLarge, nil, "the source is larger than the limit of %d bytes%s (raise it with the option %s)",
 		limit, detail, optionMaxBytes)
 }

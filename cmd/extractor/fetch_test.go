@@ -12,6 +12,8 @@ import (
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 func TestHTTPStatusFailure(t *testing.T) {
@@ -19,18 +21,18 @@ func TestHTTPStatusFailure(t *testing.T) {
 		status   int
 		wantType string
 	}{
-		{401, typeAuthentication},
-		{403, typePermission},
-		{404, typeSourceNotFound},
-		{410, typeSourceNotFound},
-		{408, typeTimeout},
-		{429, typeRateLimit},
-		{500, typeServiceUnavailable},
-		{502, typeServiceUnavailable},
-		{503, typeServiceUnavailable},
-		{504, typeServiceUnavailable},
-		{400, typeUnexpectedResponse},
-		{304, typeUnexpectedResponse},
+		{401, podcontract.AuthenticationFailed},
+		{403, podcontract.PermissionDenied},
+		{404, podcontract.SourceNotFound},
+		{410, podcontract.SourceNotFound},
+		{408, podcontract.TimeoutError},
+		{429, podcontract.RateLimitExceeded},
+		{500, podcontract.ServiceUnavailable},
+		{502, podcontract.ServiceUnavailable},
+		{503, podcontract.ServiceUnavailable},
+		{504, podcontract.ServiceUnavailable},
+		{400, podcontract.UnexpectedResponse},
+		{304, podcontract.UnexpectedResponse},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("HTTP %d is %s", tt.status, tt.wantType), func(t *testing.T) {
@@ -71,8 +73,8 @@ func TestLimitedReader(t *testing.T) {
 	}{
 		{name: "a file below the limit is read whole", size: 99, limit: 100},
 		{name: "a file of exactly the limit is read whole", size: 100, limit: 100},
-		{name: "a file one byte over the limit is FileTooLarge", size: 101, limit: 100, wantType: typeFileTooLarge},
-		{name: "a much larger file is FileTooLarge", size: 1 << 20, limit: 100, wantType: typeFileTooLarge},
+		{name: "a file one byte over the limit is FileTooLarge", size: 101, limit: 100, wantType: podcontract.FileTooLarge},
+		{name: "a much larger file is FileTooLarge", size: 1 << 20, limit: 100, wantType: podcontract.FileTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,14 +106,14 @@ func TestNetworkFailure(t *testing.T) {
 		wantType string
 	}{
 		{"a refused connection is ConnectionError", context.Background(),
-			&url.Error{Op: "Get", URL: "http://x?secret", Err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}, typeConnection},
-		{"a reset connection is ConnectionError", context.Background(), &net.OpError{Op: "read", Err: syscall.ECONNRESET}, typeConnection},
-		{"a body cut short is ConnectionError", context.Background(), io.ErrUnexpectedEOF, typeConnection},
-		{"an unknown host is ConnectionError", context.Background(), &net.DNSError{Err: "no such host", Name: "nowhere.invalid", IsNotFound: true}, typeConnection},
-		{"a network timeout is TimeoutError", context.Background(), &net.DNSError{Err: "timeout", IsTimeout: true}, typeTimeout},
-		{"an expired run is TimeoutError whatever the transport says", expired, errors.New("read: connection reset"), typeTimeout},
-		{"a cancelled run is Interrupted", interrupted, errors.New("context canceled"), typeInterrupted},
-		{"a failure passes through unchanged", context.Background(), fail(typeFileTooLarge, nil, "big"), typeFileTooLarge},
+			&url.Error{Op: "Get", URL: "http://x?secret", Err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}, podcontract.ConnectionError},
+		{"a reset connection is ConnectionError", context.Background(), &net.OpError{Op: "read", Err: syscall.ECONNRESET}, podcontract.ConnectionError},
+		{"a body cut short is ConnectionError", context.Background(), io.ErrUnexpectedEOF, podcontract.ConnectionError},
+		{"an unknown host is ConnectionError", context.Background(), &net.DNSError{Err: "no such host", Name: "nowhere.invalid", IsNotFound: true}, podcontract.ConnectionError},
+		{"a network timeout is TimeoutError", context.Background(), &net.DNSError{Err: "timeout", IsTimeout: true}, podcontract.TimeoutError},
+		{"an expired run is TimeoutError whatever the transport says", expired, errors.New("read: connection reset"), podcontract.TimeoutError},
+		{"a cancelled run is Interrupted", interrupted, errors.New("context canceled"), podcontract.Interrupted},
+		{"a failure passes through unchanged", context.Background(), fail(podcontract.FileTooLarge, nil, "big"), podcontract.FileTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // An inspector reads a file once, front to back, and checks, as far as that
@@ -40,7 +42,7 @@ func newInspector(ctx context.Context, format string) (inspector, error) {
 	if newFormat, ok := formats[format]; ok {
 		return newFormat(ctx), nil
 	}
-	return nil, fail(typeUnsupportedFormat, nil, "format %q is not one of pdf, dxf, ifc, step, werk24", oneLine(format, 40))
+	return nil, fail(podcontract.UnsupportedFormat, nil, "format %q is not one of pdf, dxf, ifc, step, werk24", oneLine(format, 40))
 }
 
 // headBuffer keeps the first bytes of a stream.
@@ -80,11 +82,11 @@ func (t *tailBuffer) write(p []byte) {
 func missingMagic(format string, head []byte, magic string) *failure {
 	switch {
 	case len(head) == 0:
-		return fail(typeCorruptedFile, nil, "the file is empty")
+		return fail(podcontract.CorruptedFile, nil, "the file is empty")
 	case len(head) < len(magic) && strings.HasPrefix(magic, string(head)):
-		return fail(typeCorruptedFile, nil, "the file ends inside its header")
+		return fail(podcontract.CorruptedFile, nil, "the file ends inside its header")
 	default:
-		return fail(typeInvalidFileType, nil, "the file is not %s: it has no %q header (it looks like %s)",
+		return fail(podcontract.InvalidFileType, nil, "the file is not %s: it has no %q header (it looks like %s)",
 			format, magic, describeContent(head))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 func TestTopTypes(t *testing.T) {
@@ -55,6 +57,6 @@ func TestNewInspector(t *testing.T) {
 	}
 	t.Run("an unknown format is UnsupportedFormat", func(t *testing.T) {
 		_, err := newInspector(t.Context(), "PDF")
-		wantFailure(t, err, typeUnsupportedFormat, `"PDF"`)
+		wantFailure(t, err, podcontract.UnsupportedFormat, `"PDF"`)
 	})
 }

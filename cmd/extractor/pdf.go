@@ -14,6 +14,8 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/fault"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/validate"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 const (
@@ -78,7 +80,7 @@ func (p *pdfInspector) Write(data []byte) (int, error) {
 		p.spool = spool
 	}
 	if _, err := p.spool.Write(data); err != nil {
-		return 0, fail(typeIO, err, "spooling the PDF to %s", os.TempDir())
+		return 0, fail(podcontract.IOError, err, "spooling the PDF to %s", os.TempDir())
 	}
 	return len(data), nil
 }
@@ -88,11 +90,11 @@ func (p *pdfInspector) Write(data []byte) (int, error) {
 func newSpoolFile() (*os.File, error) {
 	f, err := os.CreateTemp("", "extractor-*.pdf")
 	if err != nil {
-		return nil, fail(typeIO, err, "creating a scratch file for the PDF in %s", os.TempDir())
+		return nil, fail(podcontract.IOError, err, "creating a scratch file for the PDF in %s", os.TempDir())
 	}
 	if err := os.Remove(f.Name()); err != nil {
 		f.Close()
-		return nil, fail(typeIO, err, "unlinking the scratch file of the PDF")
+		return nil, fail(podcontract.IOError, err, "unlinking the scratch file of the PDF")
 	}
 	return f, nil
 }
@@ -116,10 +118,10 @@ func (p *pdfInspector) finish(int64) (any, error) {
 	// like poppler, would rebuild the cross-reference table of such a file
 	// and read what is left; a truncated upload is reported instead.
 	if !bytes.Contains(p.tail.data, []byte("%%EOF")) {
-		return nil, fail(typeCorruptedFile, nil, "the PDF has no %%%%EOF marker in its last %d bytes: it is truncated", pdfTrailerWindow)
+		return nil, fail(podcontract.CorruptedFile, nil, "the PDF has no %%%%EOF marker in its last %d bytes: it is truncated", pdfTrailerWindow)
 	}
 	if _, err := p.spool.Seek(0, io.SeekStart); err != nil {
-		return nil, fail(typeIO, err, "rewinding the scratch file of the PDF")
+		return nil, fail(podcontract.IOError, err, "rewinding the scratch file of the PDF")
 	}
 	doc, err := readPDF(p.ctx, p.spool)
 	switch {
@@ -133,7 +135,7 @@ func (p *pdfInspector) finish(int64) (any, error) {
 		if errors.As(err, &f) {
 			return nil, f
 		}
-		return nil, fail(typeCorruptedFile, err, "the PDF is broken")
+		return nil, fail(podcontract.CorruptedFile, err, "the PDF is broken")
 	}
 	pages := doc.PageCount
 	return pdfSummary{
@@ -163,7 +165,7 @@ func readPDF(ctx context.Context, rs io.ReadSeeker) (doc *model.Context, err err
 				err = p
 				return
 			}
-			err = fail(typeInternal, nil, "pdfcpu failed on this PDF: %v", r)
+			err = fail(podcontract.InternalError, nil, "pdfcpu failed on this PDF: %v", r)
 		}
 	}()
 	doc, err = pdfcpu.ReadWithContext(ctx, rs, model.NewDefaultConfiguration())

@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // wantFailure checks that err is a failure of the given type whose message
@@ -125,35 +127,35 @@ func TestPDFInspector(t *testing.T) {
 		{
 			name:     "a header after the first 1 KiB is InvalidFileType",
 			data:     append([]byte(strings.Repeat("x", 2000)), valid...),
-			wantType: typeInvalidFileType, wantMessage: `no "%PDF-" header`,
+			wantType: podcontract.InvalidFileType, wantMessage: `no "%PDF-" header`,
 		},
-		{name: "an empty file is CorruptedFile", data: nil, wantType: typeCorruptedFile, wantMessage: "empty"},
-		{name: "a file cut inside the header is CorruptedFile", data: []byte("%PD"), wantType: typeCorruptedFile, wantMessage: "ends inside its header"},
-		{name: "a text file is InvalidFileType", data: []byte("hello, world\n"), wantType: typeInvalidFileType, wantMessage: "text/plain"},
+		{name: "an empty file is CorruptedFile", data: nil, wantType: podcontract.CorruptedFile, wantMessage: "empty"},
+		{name: "a file cut inside the header is CorruptedFile", data: []byte("%PD"), wantType: podcontract.CorruptedFile, wantMessage: "ends inside its header"},
+		{name: "a text file is InvalidFileType", data: []byte("hello, world\n"), wantType: podcontract.InvalidFileType, wantMessage: "text/plain"},
 		{
 			name:     "a PDF cut in the middle is CorruptedFile",
 			data:     valid[:len(valid)/2],
-			wantType: typeCorruptedFile, wantMessage: "no %%EOF",
+			wantType: podcontract.CorruptedFile, wantMessage: "no %%EOF",
 		},
 		{
 			name:     "a PDF with object streams cut in the middle is CorruptedFile",
 			data:     objectStreams[:len(objectStreams)/2],
-			wantType: typeCorruptedFile, wantMessage: "no %%EOF",
+			wantType: podcontract.CorruptedFile, wantMessage: "no %%EOF",
 		},
 		{
 			name:     "a PDF whose object stream is damaged is CorruptedFile",
 			data:     damagedStream,
-			wantType: typeCorruptedFile, wantMessage: "the PDF is broken: object stream",
+			wantType: podcontract.CorruptedFile, wantMessage: "the PDF is broken: object stream",
 		},
 		{
 			name:     "a PDF without a document catalog is CorruptedFile",
 			data:     []byte("%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n"),
-			wantType: typeCorruptedFile, wantMessage: "the PDF is broken",
+			wantType: podcontract.CorruptedFile, wantMessage: "the PDF is broken",
 		},
 		{
 			name:     "a PDF of an unknown version is CorruptedFile",
 			data:     bytes.Replace(valid, []byte("%PDF-1.7"), []byte("%PDF-9.9"), 1),
-			wantType: typeCorruptedFile, wantMessage: "unknown PDF header version",
+			wantType: podcontract.CorruptedFile, wantMessage: "unknown PDF header version",
 		},
 	}
 	for _, tt := range tests {
@@ -179,7 +181,7 @@ func TestPDFInspectorStopsEarly(t *testing.T) {
 	t.Run("a file that is not a PDF is refused once its first 1 KiB is in, before the rest is read", func(t *testing.T) {
 		p := newPDFInspector(t.Context())
 		_, err := p.Write(bytes.Repeat([]byte{0}, pdfHeaderWindow))
-		wantFailure(t, err, typeInvalidFileType, "unrecognised binary data")
+		wantFailure(t, err, podcontract.InvalidFileType, "unrecognised binary data")
 	})
 }
 
@@ -205,7 +207,7 @@ func TestPDFInspectorScratchFile(t *testing.T) {
 	t.Run("a scratch directory that cannot be written is IOError", func(t *testing.T) {
 		t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
 		_, err := newPDFInspector(t.Context()).Write(minimalPDF(1))
-		wantFailure(t, err, typeIO, "creating a scratch file for the PDF")
+		wantFailure(t, err, podcontract.IOError, "creating a scratch file for the PDF")
 	})
 	t.Run("Close before finish releases the scratch file of a run that failed", func(t *testing.T) {
 		p := newPDFInspector(t.Context())
@@ -227,6 +229,6 @@ func TestPDFInspectorContext(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, err := inspectInPieces(newPDFInspector(ctx), testdataFile(t, "pdf/qpdf-merged-5-pages.pdf"), 1<<20)
-		wantFailure(t, err, typeInterrupted, "reading the PDF")
+		wantFailure(t, err, podcontract.Interrupted, "reading the PDF")
 	})
 }

@@ -54,6 +54,6 @@ func TestEncodeResult(t *testing.T) {
 	})
 	t.Run("a result over 4 KiB is refused as an InternalError", func(t *testing.T) {
 		_, err := encodeResult("step", 1, nil, stepSummary{Schema: strings.Repeat("x", 5000)})
-		wantFailure(t, err, typeInternal, "more than the 4096")
+		wantFailure(t, err, podcontract.InternalError, "more than the 4096")
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // openS3 fetches s3://bucket/key with AWS's SDK (its s3 client alone, which
@@ -26,7 +28,7 @@ func openS3(ctx context.Context, client *http.Client, u *url.URL, env func(strin
 	bucket, key := u.Host, strings.TrimPrefix(u.Path, "/")
 	what := redactURL(u)
 	if bucket == "" || key == "" {
-		return source{}, fail(typeUsage, nil, "S3 URLs look like s3://bucket/key, not %s", what)
+		return source{}, fail(podcontract.UsageError, nil, "S3 URLs look like s3://bucket/key, not %s", what)
 	}
 	s3Client, err := newS3Client(client, env, what)
 	if err != nil {
@@ -65,7 +67,7 @@ func newS3Client(client *http.Client, env func(string) string, what string) (*s3
 		Source:          "environment",
 	}
 	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
-		return nil, fail(typeAuthentication, nil,
+		return nil, fail(podcontract.AuthenticationFailed, nil,
 			"%s needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment (give the job a source.secretRef)", what)
 	}
 	options := s3.Options{
@@ -89,7 +91,7 @@ func newS3Client(client *http.Client, env func(string) string, what string) (*s3
 	if endpoint := firstNonEmpty(env("AWS_ENDPOINT_URL_S3"), env("AWS_ENDPOINT_URL")); endpoint != "" {
 		parsed, err := url.Parse(endpoint)
 		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
-			return nil, fail(typeUsage, nil, "AWS_ENDPOINT_URL %q is not an http or https URL", oneLine(endpoint, 100))
+			return nil, fail(podcontract.UsageError, nil, "AWS_ENDPOINT_URL %q is not an http or https URL", oneLine(endpoint, 100))
 		}
 		options.BaseEndpoint = aws.String(endpoint)
 		options.UsePathStyle = true
@@ -110,22 +112,22 @@ func firstNonEmpty(values ...string) string {
 // S3 answers 403 both to a bad signature and to a missing grant, and 503 when
 // it throttles.
 var s3ErrorTypes = map[string]string{
-	"NoSuchKey":                    typeSourceNotFound,
-	"NoSuchBucket":                 typeSourceNotFound,
-	"AccessDenied":                 typePermission,
-	"AllAccessDisabled":            typePermission,
-	"InvalidAccessKeyId":           typeAuthentication,
-	"SignatureDoesNotMatch":        typeAuthentication,
-	"ExpiredToken":                 typeAuthentication,
-	"InvalidToken":                 typeAuthentication,
-	"TokenRefreshRequired":         typeAuthentication,
-	"AuthorizationHeaderMalformed": typeAuthentication,
-	"RequestTimeTooSkewed":         typeAuthentication,
-	"SlowDown":                     typeRateLimit,
-	"RequestLimitExceeded":         typeRateLimit,
-	"RequestTimeout":               typeTimeout,
-	"InternalError":                typeServiceUnavailable,
-	"ServiceUnavailable":           typeServiceUnavailable,
+	"NoSuchKey":                    podcontract.SourceNotFound,
+	"NoSuchBucket":                 podcontract.SourceNotFound,
+	"AccessDenied":                 podcontract.PermissionDenied,
+	"AllAccessDisabled":            podcontract.PermissionDenied,
+	"InvalidAccessKeyId":           podcontract.AuthenticationFailed,
+	"SignatureDoesNotMatch":        podcontract.AuthenticationFailed,
+	"ExpiredToken":                 podcontract.AuthenticationFailed,
+	"InvalidToken":                 podcontract.AuthenticationFailed,
+	"TokenRefreshRequired":         podcontract.AuthenticationFailed,
+	"AuthorizationHeaderMalformed": podcontract.AuthenticationFailed,
+	"RequestTimeTooSkewed":         podcontract.AuthenticationFailed,
+	"SlowDown":                     podcontract.RateLimitExceeded,
+	"RequestLimitExceeded":         podcontract.RateLimitExceeded,
+	"RequestTimeout":               podcontract.TimeoutError,
+	"InternalError":                podcontract.ServiceUnavailable,
+	"ServiceUnavailable":           podcontract.ServiceUnavailable,
 }
 
 // s3Failure classifies an error of the S3 client: an answer from S3 by its

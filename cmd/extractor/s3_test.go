@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 // s3Route is where fakeS3 listens, below a path of its own as an
@@ -232,26 +234,26 @@ func TestS3Failures(t *testing.T) {
 		wantType    string
 		wantMessage string
 	}{
-		{"NoSuchKey is SourceNotFound", "s3://drawings/error/404/NoSuchKey", env, typeSourceNotFound, "404 NoSuchKey"},
-		{"NoSuchBucket is SourceNotFound", "s3://drawings/error/404/NoSuchBucket", env, typeSourceNotFound, "404 NoSuchBucket"},
-		{"a 403 AccessDenied is PermissionDenied", "s3://drawings/error/403/AccessDenied", env, typePermission, "403 AccessDenied for s3://drawings/error/403/AccessDenied: AccessDenied says the test server"},
-		{"a 403 InvalidAccessKeyId is AuthenticationFailed", "s3://drawings/error/403/InvalidAccessKeyId", env, typeAuthentication, "403 InvalidAccessKeyId"},
-		{"a 400 ExpiredToken is AuthenticationFailed", "s3://drawings/error/400/ExpiredToken", env, typeAuthentication, "400 ExpiredToken"},
-		{"a 503 SlowDown is RateLimitExceeded", "s3://drawings/error/503/SlowDown", env, typeRateLimit, "503 SlowDown"},
-		{"a 400 RequestTimeout is TimeoutError", "s3://drawings/error/400/RequestTimeout", env, typeTimeout, "400 RequestTimeout"},
-		{"a 500 InternalError is ServiceUnavailable", "s3://drawings/error/500/InternalError", env, typeServiceUnavailable, "500 InternalError"},
-		{"an unknown code falls back to the HTTP status", "s3://drawings/error/503/SomethingNew", env, typeServiceUnavailable, "(SomethingNew) answered 503 Service Unavailable"},
-		{"a 503 without a body is ServiceUnavailable", "s3://drawings/status/503", env, typeServiceUnavailable, "503"},
-		{"a 404 without a body is SourceNotFound", "s3://drawings/status/404", env, typeSourceNotFound, "answered 404 Not Found"},
-		{"a 429 without a body is RateLimitExceeded", "s3://drawings/status/429", env, typeRateLimit, "answered 429 Too Many Requests"},
-		{"a body that is not S3's XML falls back to the HTTP status", "s3://drawings/proxy/403", env, typePermission, "answered 403 Forbidden"},
-		{"a signature made with the wrong secret is AuthenticationFailed", "s3://drawings/two-pages.pdf", withEnv("AWS_SECRET_ACCESS_KEY", "not-the-secret"), typeAuthentication, "403 SignatureDoesNotMatch"},
-		{"a source without credentials is AuthenticationFailed", "s3://drawings/two-pages.pdf", map[string]string{}, typeAuthentication, "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"},
-		{"an endpoint that is not an http URL is a UsageError", "s3://drawings/two-pages.pdf", withEnv("AWS_ENDPOINT_URL", "minio.local:9000"), typeUsage, "AWS_ENDPOINT_URL"},
-		{"an S3 URL without a key is a UsageError", "s3://drawings/", env, typeUsage, "s3://bucket/key"},
-		{"a closed loopback port is ConnectionError", "s3://drawings/two-pages.pdf", withEnv("AWS_ENDPOINT_URL", "http://"+closedPort(t)), typeConnection, "connection refused"},
-		{"a download cut short is ConnectionError", "s3://drawings/short/two-pages.pdf", env, typeConnection, "closed before the whole file arrived"},
-		{"a body that does not match S3's checksum is ConnectionError, to be fetched again", "s3://drawings/bad-checksum/two-pages.pdf", env, typeConnection, "checksum"},
+		{"NoSuchKey is SourceNotFound", "s3://drawings/error/404/NoSuchKey", env, podcontract.SourceNotFound, "404 NoSuchKey"},
+		{"NoSuchBucket is SourceNotFound", "s3://drawings/error/404/NoSuchBucket", env, podcontract.SourceNotFound, "404 NoSuchBucket"},
+		{"a 403 AccessDenied is PermissionDenied", "s3://drawings/error/403/AccessDenied", env, podcontract.PermissionDenied, "403 AccessDenied for s3://drawings/error/403/AccessDenied: AccessDenied says the test server"},
+		{"a 403 InvalidAccessKeyId is AuthenticationFailed", "s3://drawings/error/403/InvalidAccessKeyId", env, podcontract.AuthenticationFailed, "403 InvalidAccessKeyId"},
+		{"a 400 ExpiredToken is AuthenticationFailed", "s3://drawings/error/400/ExpiredToken", env, podcontract.AuthenticationFailed, "400 ExpiredToken"},
+		{"a 503 SlowDown is RateLimitExceeded", "s3://drawings/error/503/SlowDown", env, podcontract.RateLimitExceeded, "503 SlowDown"},
+		{"a 400 RequestTimeout is TimeoutError", "s3://drawings/error/400/RequestTimeout", env, podcontract.TimeoutError, "400 RequestTimeout"},
+		{"a 500 InternalError is ServiceUnavailable", "s3://drawings/error/500/InternalError", env, podcontract.ServiceUnavailable, "500 InternalError"},
+		{"an unknown code falls back to the HTTP status", "s3://drawings/error/503/SomethingNew", env, podcontract.ServiceUnavailable, "(SomethingNew) answered 503 Service Unavailable"},
+		{"a 503 without a body is ServiceUnavailable", "s3://drawings/status/503", env, podcontract.ServiceUnavailable, "503"},
+		{"a 404 without a body is SourceNotFound", "s3://drawings/status/404", env, podcontract.SourceNotFound, "answered 404 Not Found"},
+		{"a 429 without a body is RateLimitExceeded", "s3://drawings/status/429", env, podcontract.RateLimitExceeded, "answered 429 Too Many Requests"},
+		{"a body that is not S3's XML falls back to the HTTP status", "s3://drawings/proxy/403", env, podcontract.PermissionDenied, "answered 403 Forbidden"},
+		{"a signature made with the wrong secret is AuthenticationFailed", "s3://drawings/two-pages.pdf", withEnv("AWS_SECRET_ACCESS_KEY", "not-the-secret"), podcontract.AuthenticationFailed, "403 SignatureDoesNotMatch"},
+		{"a source without credentials is AuthenticationFailed", "s3://drawings/two-pages.pdf", map[string]string{}, podcontract.AuthenticationFailed, "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"},
+		{"an endpoint that is not an http URL is a UsageError", "s3://drawings/two-pages.pdf", withEnv("AWS_ENDPOINT_URL", "minio.local:9000"), podcontract.UsageError, "AWS_ENDPOINT_URL"},
+		{"an S3 URL without a key is a UsageError", "s3://drawings/", env, podcontract.UsageError, "s3://bucket/key"},
+		{"a closed loopback port is ConnectionError", "s3://drawings/two-pages.pdf", withEnv("AWS_ENDPOINT_URL", "http://"+closedPort(t)), podcontract.ConnectionError, "connection refused"},
+		{"a download cut short is ConnectionError", "s3://drawings/short/two-pages.pdf", env, podcontract.ConnectionError, "closed before the whole file arrived"},
+		{"a body that does not match S3's checksum is ConnectionError, to be fetched again", "s3://drawings/bad-checksum/two-pages.pdf", env, podcontract.ConnectionError, "checksum"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,7 +263,7 @@ func TestS3Failures(t *testing.T) {
 	}
 	t.Run("a throttled request is sent once: the operator, not the client, retries", func(t *testing.T) {
 		_, _, err := fetchS3(t, t.Context(), env, "s3://drawings/throttled.pdf")
-		wantFailure(t, err, typeRateLimit, "SlowDown")
+		wantFailure(t, err, podcontract.RateLimitExceeded, "SlowDown")
 		fake.mu.Lock()
 		defer fake.mu.Unlock()
 		if got := fake.requests["throttled.pdf"]; got != 1 {
@@ -271,13 +273,13 @@ func TestS3Failures(t *testing.T) {
 	t.Run("an object larger than maxBytes is FileTooLarge before it is read", func(t *testing.T) {
 		cfg := config{format: "pdf", sourceURL: "s3://drawings/two-pages.pdf", maxBytes: 100, env: func(name string) string { return env[name] }}
 		_, err := extract(t.Context(), cfg, &http.Client{})
-		wantFailure(t, err, typeFileTooLarge, fmt.Sprintf("it declares %d bytes", len(plan)))
+		wantFailure(t, err, podcontract.FileTooLarge, fmt.Sprintf("it declares %d bytes", len(plan)))
 	})
 	t.Run("an ended run is Interrupted, not a connection failure", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, _, err := fetchS3(t, ctx, env, "s3://drawings/two-pages.pdf")
-		wantFailure(t, err, typeInterrupted, "s3://drawings/two-pages.pdf")
+		wantFailure(t, err, podcontract.Interrupted, "s3://drawings/two-pages.pdf")
 	})
 }
 

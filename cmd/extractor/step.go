@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"regexp"
 	"strings"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 const (
@@ -193,7 +195,7 @@ func (s *stepInspector) statement(text string) error {
 		s.section = stepPreHeader // the magic check has seen ISO-10303-21
 	case stepPreHeader:
 		if text != "HEADER" {
-			return fail(typeCorruptedFile, nil, "expected HEADER; after ISO-10303-21; but found %s", quoteExcerpt([]byte(text)))
+			return fail(podcontract.CorruptedFile, nil, "expected HEADER; after ISO-10303-21; but found %s", quoteExcerpt([]byte(text)))
 		}
 		s.section = stepHeader
 	case stepHeader:
@@ -207,7 +209,7 @@ func (s *stepInspector) statement(text string) error {
 		case text == "END-ISO-10303-21":
 			s.section = stepEnd
 		default:
-			return fail(typeCorruptedFile, nil, "expected a section or END-ISO-10303-21; but found %s", quoteExcerpt([]byte(text)))
+			return fail(podcontract.CorruptedFile, nil, "expected a section or END-ISO-10303-21; but found %s", quoteExcerpt([]byte(text)))
 		}
 	case stepData:
 		if text == "ENDSEC" {
@@ -216,7 +218,7 @@ func (s *stepInspector) statement(text string) error {
 		}
 		typeName, ok := instanceType(text)
 		if !ok {
-			return fail(typeCorruptedFile, nil, "the DATA section holds %s, which is not an entity instance", quoteExcerpt([]byte(text)))
+			return fail(podcontract.CorruptedFile, nil, "the DATA section holds %s, which is not an entity instance", quoteExcerpt([]byte(text)))
 		}
 		s.entities++
 		countType(s.counts, typeName)
@@ -240,12 +242,12 @@ func (s *stepInspector) headerStatement(text string) error {
 	}
 	s.section = stepBetween
 	if len(s.schemas) == 0 {
-		return fail(typeCorruptedFile, nil, "the HEADER section names no schema in FILE_SCHEMA")
+		return fail(podcontract.CorruptedFile, nil, "the HEADER section names no schema in FILE_SCHEMA")
 	}
 	// IFC is itself an ISO 10303-21 schema, so a STEP job may read an IFC
 	// file; the reverse is a mix-up.
 	if s.ifc && !strings.HasPrefix(strings.ToUpper(s.schemas[0]), "IFC") {
-		return fail(typeInvalidFileType, nil, "the file is a STEP file of schema %q, not an IFC file", s.schemas[0])
+		return fail(podcontract.InvalidFileType, nil, "the file is a STEP file of schema %q, not an IFC file", s.schemas[0])
 	}
 	return nil
 }
@@ -258,13 +260,13 @@ func (s *stepInspector) finish(int64) (any, error) {
 		return nil, missingMagic(s.formatName(), bytes.TrimLeft(trimBOM(s.head.data), " \t\r\n"), stepMagic)
 	case s.section == stepEnd:
 	case s.lex == lexString:
-		return nil, fail(typeCorruptedFile, nil, "the file ends inside a string: it is truncated")
+		return nil, fail(podcontract.CorruptedFile, nil, "the file ends inside a string: it is truncated")
 	case s.lex == lexComment:
-		return nil, fail(typeCorruptedFile, nil, "the file ends inside a comment: it is truncated")
+		return nil, fail(podcontract.CorruptedFile, nil, "the file ends inside a comment: it is truncated")
 	case s.section == stepData:
-		return nil, fail(typeCorruptedFile, nil, "the file ends inside its DATA section, after %d entity instances: it is truncated", s.entities)
+		return nil, fail(podcontract.CorruptedFile, nil, "the file ends inside its DATA section, after %d entity instances: it is truncated", s.entities)
 	default:
-		return nil, fail(typeCorruptedFile, nil, "the file has no END-ISO-10303-21;: it is truncated")
+		return nil, fail(podcontract.CorruptedFile, nil, "the file has no END-ISO-10303-21;: it is truncated")
 	}
 	summary := stepSummary{Schema: strings.Join(s.schemas, ", "), Entities: s.entities}
 	summary.EntityTypes, summary.OmittedEntityTypes = topTypes(s.counts, stepTopTypes)

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pybase/extraction-operator/api/podcontract"
 )
 
 func TestSTEPInspector(t *testing.T) {
@@ -53,41 +55,41 @@ func TestSTEPInspector(t *testing.T) {
 			ifc:  true,
 			want: stepSummary{Schema: "IFC4", Entities: 1, EntityTypes: map[string]int{"IFCCARTESIANPOINTLIST3D": 1}},
 		},
-		{name: "an empty file is CorruptedFile", data: nil, wantType: typeCorruptedFile, wantMessage: "empty"},
-		{name: "a file cut inside the magic is CorruptedFile", data: []byte("ISO-103"), wantType: typeCorruptedFile, wantMessage: "ends inside its header"},
-		{name: "a DXF is InvalidFileType", data: dxfFile("LINE"), wantType: typeInvalidFileType, wantMessage: `no "ISO-10303-21;" header`},
+		{name: "an empty file is CorruptedFile", data: nil, wantType: podcontract.CorruptedFile, wantMessage: "empty"},
+		{name: "a file cut inside the magic is CorruptedFile", data: []byte("ISO-103"), wantType: podcontract.CorruptedFile, wantMessage: "ends inside its header"},
+		{name: "a DXF is InvalidFileType", data: dxfFile("LINE"), wantType: podcontract.InvalidFileType, wantMessage: `no "ISO-10303-21;" header`},
 		{
 			name: "an IFC job refuses a STEP part as InvalidFileType", ifc: true, data: ap214,
-			wantType: typeInvalidFileType, wantMessage: `schema "AUTOMOTIVE_DESIGN { 1 0 10303 214 1 1 1 1 }", not an IFC file`,
+			wantType: podcontract.InvalidFileType, wantMessage: `schema "AUTOMOTIVE_DESIGN { 1 0 10303 214 1 1 1 1 }", not an IFC file`,
 		},
 		{
 			name: "a file cut in its DATA section is CorruptedFile", data: []byte(strings.TrimSuffix(string(ap214), "ENDSEC;\nEND-ISO-10303-21;\n")),
-			wantType: typeCorruptedFile, wantMessage: "ends inside its DATA section, after 4 entity instances",
+			wantType: podcontract.CorruptedFile, wantMessage: "ends inside its DATA section, after 4 entity instances",
 		},
 		{
 			name: "a file cut inside a string is CorruptedFile", data: ifc[:strings.Index(string(ifc), "north")],
-			wantType: typeCorruptedFile, wantMessage: "inside a string",
+			wantType: podcontract.CorruptedFile, wantMessage: "inside a string",
 		},
 		{
 			name: "a file cut inside a comment is CorruptedFile", data: []byte("ISO-10303-21;\nHEADER;\n/* a comment that never ends"),
-			wantType: typeCorruptedFile, wantMessage: "inside a comment",
+			wantType: podcontract.CorruptedFile, wantMessage: "inside a comment",
 		},
 		{
 			name: "a file without END-ISO-10303-21 is CorruptedFile", data: []byte(strings.TrimSuffix(string(ap214), "END-ISO-10303-21;\n")),
-			wantType: typeCorruptedFile, wantMessage: "no END-ISO-10303-21",
+			wantType: podcontract.CorruptedFile, wantMessage: "no END-ISO-10303-21",
 		},
 		{
 			name: "a header without FILE_SCHEMA is CorruptedFile", data: []byte("ISO-10303-21;\nHEADER;\nFILE_NAME('a');\nENDSEC;\n"),
-			wantType: typeCorruptedFile, wantMessage: "names no schema",
+			wantType: podcontract.CorruptedFile, wantMessage: "names no schema",
 		},
 		{
 			name: "a missing HEADER is CorruptedFile", data: []byte("ISO-10303-21;\nDATA;\nENDSEC;\nEND-ISO-10303-21;\n"),
-			wantType: typeCorruptedFile, wantMessage: "expected HEADER",
+			wantType: podcontract.CorruptedFile, wantMessage: "expected HEADER",
 		},
 		{
 			name:     "something other than an instance in DATA is CorruptedFile",
 			data:     []byte("ISO-10303-21;\nHEADER;\nFILE_SCHEMA(('X'));\nENDSEC;\nDATA;\ngarbage here;\nENDSEC;\nEND-ISO-10303-21;\n"),
-			wantType: typeCorruptedFile, wantMessage: `"garbage here", which is not an entity instance`,
+			wantType: podcontract.CorruptedFile, wantMessage: `"garbage here", which is not an entity instance`,
 		},
 	}
 	for _, tt := range tests {
