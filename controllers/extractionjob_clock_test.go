@@ -141,7 +141,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		scheduled := reconcile()
 		By("seeing the version before that write, as a lagging cache would")
 		stale := getJob(Default, ctx, job)
-		reconciler.replacedVersions.Store(stale.UID, stale.ResourceVersion)
+		reconciler.expectations.expectJobWrite(stale, stale.ResourceVersion)
 		again := reconcile()
 		Expect(again.RequeueAfter).To(BeNumerically(">", 0))
 		Expect(again.RequeueAfter).To(BeNumerically("<", scheduled.RequeueAfter))
@@ -230,6 +230,44 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		Expect(written.Status.Attempts[ejv1.MaxAttemptRecords-1].Attempt).To(BeEquivalentTo(11))
 		Expect(written.Status.Attempts[ejv1.MaxAttemptRecords-1].Outcome).To(Equal(ejv1.OutcomeRunning))
 		Expect(attemptExists(11)).To(BeTrue())
+	})
+
+	It("forgets its own writes of a cancelled job once the job is deleted", func() {
+		reconcile()
+		By("the scheduler binding the attempt's Pod to a node, so that its deletion is graceful")
+		pod := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: podName(getJob(Default, ctx, job), 1)}, pod)).To(Succeed())
+		Expect(k8sClient.SubResource("binding").Create(ctx, pod, &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: "worker-1"},
+		})).To(Succeed())
+		current := getJob(Default, ctx, job)
+		current.Spec.Cancel = true
+		current.Finalizers = []string{"test.extraction.pybase.io/keep"}
+		Expect(k8sClient.Update(ctx, current)).To(Succeed())
+		reconcile()
+		Expect(getJob(Default, ctx, job).Status.Phase).To(Equal(ejv1.PhaseCancelled))
+		Expect(reconciler.expectations.jobs).NotTo(BeEmpty(), "the status write and the Pod's release are expected")
+
+		By("the kubelet ending the released Pod, and the job being deleted")
+		Expect(k8sClient.Delete(ctx, pod, client.GracePeriodSeconds(0))).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}))
+		}).Should(BeTrue())
+		Expect(k8sClient.Delete(ctx, job)).To(Succeed())
+		reconcile()
+		Expect(reconciler.expectations.jobs).To(BeEmpty())
+
+		By("not finding the job once it is gone")
+		deleting := getJob(Default, ctx, job)
+		reconciler.expectations.expectJobWrite(deleting, deleting.ResourceVersion)
+		deleting.Finalizers = nil
+		Expect(k8sClient.Update(ctx, deleting)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), &ejv1.ExtractionJob{}))
+		}).Should(BeTrue())
+		reconcile()
+		Expect(reconciler.expectations.jobs).To(BeEmpty())
 	})
 
 	It("keeps a finished attempt's Pod until its outcome is recorded, then releases it", func() {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,14 +40,7 @@ type ExtractionJobReconciler struct {
 	jitter               func() float64
 	images               ExtractorImages
 	imagePullGracePeriod time.Duration
-
-	// replacedVersions maps the UID of a job, or of an attempt's Pod, to the
-	// resourceVersion that the operator's latest write of it replaced. While
-	// the cache still shows that version, a reconcile would act on the state
-	// before the write (and create a Pod twice, or release a Pod twice and
-	// lose the race); it waits instead for the watch event of its own write,
-	// which triggers the next reconcile.
-	replacedVersions sync.Map
+	expectations         ownWriteExpectations
 }
 
 // conflictRetryDelay is how soon a reconcile whose status write lost a race,
@@ -73,14 +65,17 @@ func waitForRetry(wait time.Duration) ctrl.Result {
 func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
 	job := &ejv1.ExtractionJob{}
 	if err := r.client.Get(ctx, req.NamespacedName, job); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.expectations.forgetJob(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !job.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the job's Pods with it.
-		r.replacedVersions.Delete(job.UID)
+		r.expectations.forgetJob(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	if r.cacheBehindOwnWrite(job) {
+	if r.expectations.jobCacheBehind(job) {
 		// The watch event of that write will come, but this reconcile may
 		// have taken the job's queued wake-up with it: a later event would
 		// wake the job at ordinary priority, behind the whole backlog. Try
@@ -155,22 +150,8 @@ func (r *ExtractionJobReconciler) patchStatus(ctx context.Context, original *ejv
 	if err := r.client.Status().Patch(ctx, job, patch); err != nil {
 		return false, fmt.Errorf("patching status of ExtractionJob %s/%s: %w", job.Namespace, job.Name, err)
 	}
-	r.replacedVersions.Store(job.UID, original.ResourceVersion)
+	r.expectations.expectJobWrite(job, original.ResourceVersion)
 	return true, nil
-}
-
-// cacheBehindOwnWrite reports whether the cached object is still the version
-// that the operator's latest write of it replaced.
-func (r *ExtractionJobReconciler) cacheBehindOwnWrite(obj client.Object) bool {
-	replaced, ok := r.replacedVersions.Load(obj.GetUID())
-	if !ok {
-		return false
-	}
-	if replaced == obj.GetResourceVersion() {
-		return true
-	}
-	r.replacedVersions.Delete(obj.GetUID())
-	return false
 }
 
 // reconcileCancel ends a job whose spec asks for cancellation, deleting a
@@ -320,14 +301,18 @@ func (r *ExtractionJobReconciler) releaseRecordedPods(ctx context.Context, s *re
 		}
 		pod := &corev1.Pod{}
 		err := r.client.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: record.PodName}, pod)
-		if apierrors.IsNotFound(err) || (err == nil && (!metav1.IsControlledBy(pod, job) || r.cacheBehindOwnWrite(pod))) {
+		if apierrors.IsNotFound(err) {
+			r.expectations.podGone(job, record.PodName)
+			continue
+		}
+		if err == nil && (!metav1.IsControlledBy(pod, job) || r.expectations.podCacheBehind(job, pod)) {
 			continue
 		}
 		if err == nil {
 			replaced := pod.ResourceVersion
 			err = releasePod(ctx, r.client, pod)
 			if err == nil && pod.ResourceVersion != replaced {
-				r.replacedVersions.Store(pod.UID, replaced)
+				r.expectations.expectPodWrite(job, pod, replaced)
 			}
 		}
 		if apierrors.IsConflict(err) {
