@@ -102,21 +102,26 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return r.reconcileTTL(ctx, s)
 }
 
-// writeStatusAndAnnounce writes the status, then announces what the
-// reconcile did and releases the Pods whose outcomes the status now holds.
+// writeStatusAndAnnounce writes the status, then announces the transitions
+// it records and releases the Pods whose outcomes it now holds. A write that
+// succeeded is announced even when the reconcile failed afterwards: the next
+// reconcile starts from the written status and will not make, nor announce,
+// those transitions again. With nothing to write, the reconcile's
+// announcements are made only if it succeeded, so a failing reconcile that
+// runs again does not repeat them.
 func (r *ExtractionJobReconciler) writeStatusAndAnnounce(ctx context.Context, original *ejv1.ExtractionJob, s *reconcileScope,
 	result ctrl.Result, err error) (ctrl.Result, error) {
-	_, patchErr := r.patchStatus(ctx, original, s, err == nil)
+	wrote, patchErr := r.patchStatus(ctx, original, s, err == nil)
 	if apierrors.IsConflict(patchErr) {
 		// Someone else wrote the job since it was read: decide again on the new version.
 		ctrl.LoggerFrom(ctx).V(1).Info("status write conflicted; reconciling again")
 		return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
 	}
-	if err = errors.Join(err, patchErr); err != nil {
-		return result, err
+	if patchErr != nil || (!wrote && err != nil) {
+		return result, errors.Join(err, patchErr)
 	}
 	r.announce(s.job, s.queued)
-	err = r.releaseRecordedPods(ctx, s)
+	err = errors.Join(err, r.releaseRecordedPods(ctx, s))
 	return wakeUpFromNow(result, r.clock.Since(s.now)), err
 }
 
