@@ -90,6 +90,7 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		Expect(done.Status.RetryCount).To(BeEquivalentTo(1))
 		Expect(done.Status.Attempts).To(HaveLen(2))
 		Expect(done.Status.Attempts[0].ErrorType).To(Equal("ConnectionError"))
+		Expect(done.Status.LastFailure).To(BeNil(), "a job that succeeded shows no error")
 		Expect(done.Status.Result).To(BeNil())
 		Eventually(func(g Gomega) {
 			g.Expect(eventNotes(g, ctx, job)).To(ContainElements(
@@ -179,7 +180,9 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		Expect(retrying.Status.LastFailure.Class).To(Equal(ejv1.ClassDisruption))
 
 		setPodSucceeded(ctx, waitForAttemptPod(ctx, job, 2), "")
-		waitForPhase(ctx, job, ejv1.PhaseSucceeded)
+		done := waitForPhase(ctx, job, ejv1.PhaseSucceeded)
+		Expect(done.Status.LastFailure).To(BeNil())
+		Expect(done.Status.Attempts[0].ErrorType).To(Equal(ejv1.ErrorTypePodEvicted))
 	})
 
 	It("treats a Pod deleted under a running attempt as a disruption", func() {

@@ -266,10 +266,12 @@ func (s *reconcileScope) followPod(pod *corev1.Pod) ctrl.Result {
 	return ctrl.Result{RequeueAfter: wait}
 }
 
-// attemptSucceeded ends the job with the extractor's result.
+// attemptSucceeded ends the job with the extractor's result. lastFailure goes:
+// the job did not fail, and the attempt history keeps each attempt's error.
 func (s *reconcileScope) attemptSucceeded(pod *corev1.Pod) {
 	job := s.job
 	job.Status.Result = nil
+	job.Status.LastFailure = nil
 	if status := extractorStatus(pod); status != nil && status.State.Terminated != nil {
 		result, err := parseResult(status.State.Terminated.Message)
 		if err != nil {

@@ -548,6 +548,11 @@ func TestTransitionsOfAnAttempt(t *testing.T) {
 		happen: follow(terminatedPod(1, corev1.PodSucceeded, 0, `{"pages": 3, "title": "Sheet 12"}`)),
 		want:   succeededOn(1, `{"pages":3,"title":"Sheet 12"}`),
 	}, {
+		name:   "a success after a retry clears lastFailure, and the history keeps the failed attempt's error",
+		job:    runningJob(2),
+		happen: follow(terminatedPod(2, corev1.PodSucceeded, 0, "")),
+		want:   succeededOn(2, ""),
+	}, {
 		name:   "a result that is not a JSON object is dropped, and the job says so",
 		job:    runningJob(1),
 		happen: follow(terminatedPod(1, corev1.PodSucceeded, 0, "done")),
