@@ -50,14 +50,15 @@ func run() error {
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of requests above --kube-api-qps, all resources together.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Jobs reconciled at once.")
 	flag.DurationVar(&pullGrace, "image-pull-grace-period", controllers.DefaultImagePullGracePeriod,
-		"How long an attempt may wait for its image or container configuration before it fails as retryable.")
+		"How long an attempt may wait for its image or container configuration before it fails as retryable; must be positive.")
 	flag.Var(&images, "extractor-image", "Extractor image: IMAGE for the default, or FORMAT=IMAGE for one format; repeatable. Default "+controllers.DefaultExtractorImage+".")
 	zapOptions := zap.Options{}
 	zapOptions.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOptions)))
 	if pullGrace <= 0 {
-		// Zero is the reconciler's "use the default"; a flag that says 0 means something else.
+		// Options read zero as "the default": refuse it rather than wait five
+		// minutes when asked not to wait at all.
 		return fmt.Errorf("--image-pull-grace-period must be positive, got %s", pullGrace)
 	}
 
