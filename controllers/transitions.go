@@ -19,9 +19,9 @@ import (
 // creates and deletes and the status write around it.
 
 // reconcileScope is one reconcile's view of a job: the time it acts on, the
-// policy's source of randomness, and what it announces once its status write
-// has succeeded, so a reconcile that fails and runs again never announces a
-// transition twice.
+// policy's sources of time and randomness, and what it announces once the
+// status that records its transitions is written, so that a reconcile that
+// fails and runs again never announces a transition twice, nor drops one.
 type reconcileScope struct {
 	job *ejv1.ExtractionJob
 	now time.Time
