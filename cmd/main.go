@@ -4,7 +4,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -24,9 +22,6 @@ import (
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 	"github.com/pybase/extraction-operator/controllers"
 )
-
-// defaultExtractorImage runs when no --extractor-image names another.
-const defaultExtractorImage = "ghcr.io/pybase/extraction-extractor:v0.1.0"
 
 func main() {
 	if err := run(); err != nil {
@@ -44,7 +39,7 @@ func run() error {
 		qps                    float64
 		burst, concurrency     int
 		pullGrace              time.Duration
-		images                 = controllers.ExtractorImages{Default: defaultExtractorImage}
+		images                 = controllers.ExtractorImages{Default: controllers.DefaultExtractorImage}
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", `Address of the metrics endpoint; "0" turns it off.`)
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS to authenticated and authorized clients only.")
@@ -54,13 +49,18 @@ func run() error {
 	flag.Float64Var(&qps, "kube-api-qps", 50, "Requests per second the operator may send to the API server, all resources together; negative: no limit.")
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of requests above --kube-api-qps, all resources together.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Jobs reconciled at once.")
-	flag.DurationVar(&pullGrace, "image-pull-grace-period", 5*time.Minute,
-		"How long an attempt may wait for its image or container configuration before it fails as retryable.")
-	flag.Var(&images, "extractor-image", "Extractor image: IMAGE for the default, or FORMAT=IMAGE for one format; repeatable. Default "+defaultExtractorImage+".")
+	flag.DurationVar(&pullGrace, "image-pull-grace-period", controllers.DefaultImagePullGracePeriod,
+		"How long an attempt may wait for its image or container configuration before it fails as retryable; must be positive.")
+	flag.Var(&images, "extractor-image", "Extractor image: IMAGE for the default, or FORMAT=IMAGE for one format; repeatable. Default "+controllers.DefaultExtractorImage+".")
 	zapOptions := zap.Options{}
 	zapOptions.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOptions)))
+	if pullGrace <= 0 {
+		// Options read zero as "the default": refuse it rather than wait five
+		// minutes when asked not to wait at all.
+		return fmt.Errorf("--image-pull-grace-period must be positive, got %s", pullGrace)
+	}
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -90,16 +90,8 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	reconciler := &controllers.ExtractionJobReconciler{
-		Client:               mgr.GetClient(),
-		APIReader:            mgr.GetAPIReader(),
-		Recorder:             mgr.GetEventRecorder("extraction-operator"),
-		Clock:                clock.RealClock{},
-		Jitter:               rand.Float64,
-		Images:               images,
-		ImagePullGracePeriod: pullGrace,
-	}
-	if err := reconciler.SetupWithManager(mgr); err != nil {
+	err = controllers.SetupExtractionJob(mgr, controllers.Options{Images: images, ImagePullGracePeriod: pullGrace})
+	if err != nil {
 		return fmt.Errorf("setting up the ExtractionJob controller: %w", err)
 	}
 	if err := controllers.RegisterMetrics(mgr.GetClient()); err != nil {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -63,15 +64,12 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		ctx = context.Background()
 		fakeClock = clocktesting.NewFakeClock(start)
 		recorder = events.NewFakeRecorder(100)
-		reconciler = &ExtractionJobReconciler{
-			Client:               k8sClient,
-			APIReader:            k8sClient,
-			Recorder:             recorder,
+		reconciler = NewExtractionJobReconciler(k8sClient, k8sClient, recorder, Options{
 			Clock:                fakeClock,
 			Jitter:               func() float64 { return 0.5 },
 			Images:               testImages(),
 			ImagePullGracePeriod: time.Minute,
-		}
+		})
 		job = &ejv1.ExtractionJob{
 			ObjectMeta: metav1.ObjectMeta{
 				Namespace: newNamespace(ctx), Name: "werk24-drawing",
@@ -143,7 +141,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		scheduled := reconcile()
 		By("seeing the version before that write, as a lagging cache would")
 		stale := getJob(Default, ctx, job)
-		reconciler.replacedVersions.Store(stale.UID, stale.ResourceVersion)
+		reconciler.expectations.expectJobWrite(stale, stale.ResourceVersion)
 		again := reconcile()
 		Expect(again.RequeueAfter).To(BeNumerically(">", 0))
 		Expect(again.RequeueAfter).To(BeNumerically("<", scheduled.RequeueAfter))
@@ -199,6 +197,79 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		}).Should(Succeed(), "the Pod is deleted and released")
 	})
 
+	It("keeps the attempt history within the schema's bound through a real status write", func() {
+		current := getJob(Default, ctx, job)
+		current.Spec.RetryPolicy.MaxRetries = ptr.To[int32](10)
+		Expect(k8sClient.Update(ctx, current)).To(Succeed())
+
+		By("writing a job at the bound of ten records, whose retry is due")
+		atBound := current.Status.DeepCopy()
+		atBound.Phase, atBound.Attempt, atBound.RetryCount = ejv1.PhaseRetrying, ejv1.MaxAttemptRecords, ejv1.MaxAttemptRecords-1
+		atBound.PodName = podName(current, ejv1.MaxAttemptRecords)
+		atBound.NextRetryAt = ptrTime(start)
+		for n := int32(1); n <= ejv1.MaxAttemptRecords; n++ {
+			atBound.Attempts = append(atBound.Attempts, ejv1.AttemptRecord{
+				Attempt: n, PodName: podName(current, n), Outcome: ejv1.OutcomeFailed,
+				StartTime: metav1.NewTime(start.Add(-time.Hour)), FinishTime: ptrTime(start.Add(-time.Minute)),
+				ErrorType: "Werk24Timeout", Class: ejv1.ClassRetryable,
+			})
+		}
+		overBound := current.DeepCopy()
+		overBound.Status = *atBound.DeepCopy()
+		overBound.Status.Attempts = append(overBound.Status.Attempts, overBound.Status.Attempts[0])
+		err := k8sClient.Status().Update(ctx, overBound)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "the schema refuses an eleventh record: %v", err)
+		current.Status = *atBound
+		Expect(k8sClient.Status().Update(ctx, current)).To(Succeed())
+
+		Expect(reconcile()).To(Equal(ctrl.Result{}), "the eleventh attempt's status write succeeds")
+		written := getJob(Default, ctx, job)
+		Expect(written.Status.Attempt).To(BeEquivalentTo(11))
+		Expect(written.Status.Attempts).To(HaveLen(ejv1.MaxAttemptRecords))
+		Expect(written.Status.Attempts[0].Attempt).To(BeEquivalentTo(2))
+		Expect(written.Status.Attempts[ejv1.MaxAttemptRecords-1].Attempt).To(BeEquivalentTo(11))
+		Expect(written.Status.Attempts[ejv1.MaxAttemptRecords-1].Outcome).To(Equal(ejv1.OutcomeRunning))
+		Expect(attemptExists(11)).To(BeTrue())
+	})
+
+	It("forgets its own writes of a cancelled job once the job is deleted", func() {
+		reconcile()
+		By("the scheduler binding the attempt's Pod to a node, so that its deletion is graceful")
+		pod := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: podName(getJob(Default, ctx, job), 1)}, pod)).To(Succeed())
+		Expect(k8sClient.SubResource("binding").Create(ctx, pod, &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: "worker-1"},
+		})).To(Succeed())
+		current := getJob(Default, ctx, job)
+		current.Spec.Cancel = true
+		current.Finalizers = []string{"test.extraction.pybase.io/keep"}
+		Expect(k8sClient.Update(ctx, current)).To(Succeed())
+		reconcile()
+		Expect(getJob(Default, ctx, job).Status.Phase).To(Equal(ejv1.PhaseCancelled))
+		Expect(reconciler.expectations.jobs).NotTo(BeEmpty(), "the status write and the Pod's release are expected")
+
+		By("the kubelet ending the released Pod, and the job being deleted")
+		Expect(k8sClient.Delete(ctx, pod, client.GracePeriodSeconds(0))).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}))
+		}).Should(BeTrue())
+		Expect(k8sClient.Delete(ctx, job)).To(Succeed())
+		reconcile()
+		Expect(reconciler.expectations.jobs).To(BeEmpty())
+
+		By("not finding the job once it is gone")
+		deleting := getJob(Default, ctx, job)
+		reconciler.expectations.expectJobWrite(deleting, deleting.ResourceVersion)
+		deleting.Finalizers = nil
+		Expect(k8sClient.Update(ctx, deleting)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), &ejv1.ExtractionJob{}))
+		}).Should(BeTrue())
+		reconcile()
+		Expect(reconciler.expectations.jobs).To(BeEmpty())
+	})
+
 	It("keeps a finished attempt's Pod until its outcome is recorded, then releases it", func() {
 		reconcile()
 		pod := &corev1.Pod{}
@@ -222,10 +293,10 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		Expect(k8sClient.Status().Update(ctx, fresh)).To(Succeed())
 
 		stale.Status.Message = "decided on a stale copy"
-		s := &attemptScope{job: stale, now: fakeClock.Now()}
+		s := &reconcileScope{job: stale, now: fakeClock.Now()}
 		original := stale.DeepCopy()
 		original.Status.Message = ""
-		err := reconciler.patchStatus(ctx, original, s, true)
+		_, err := reconciler.patchStatus(ctx, original, s, true)
 		Expect(apierrors.IsConflict(err)).To(BeTrue(), "err = %v", err)
 	})
 })

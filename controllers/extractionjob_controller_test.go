@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
@@ -89,6 +90,7 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		Expect(done.Status.RetryCount).To(BeEquivalentTo(1))
 		Expect(done.Status.Attempts).To(HaveLen(2))
 		Expect(done.Status.Attempts[0].ErrorType).To(Equal("ConnectionError"))
+		Expect(done.Status.LastFailure).To(BeNil(), "a job that succeeded shows no error")
 		Expect(done.Status.Result).To(BeNil())
 		Eventually(func(g Gomega) {
 			g.Expect(eventNotes(g, ctx, job)).To(ContainElements(
@@ -178,7 +180,9 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		Expect(retrying.Status.LastFailure.Class).To(Equal(ejv1.ClassDisruption))
 
 		setPodSucceeded(ctx, waitForAttemptPod(ctx, job, 2), "")
-		waitForPhase(ctx, job, ejv1.PhaseSucceeded)
+		done := waitForPhase(ctx, job, ejv1.PhaseSucceeded)
+		Expect(done.Status.LastFailure).To(BeNil())
+		Expect(done.Status.Attempts[0].ErrorType).To(Equal(ejv1.ErrorTypePodEvicted))
 	})
 
 	It("treats a Pod deleted under a running attempt as a disruption", func() {
@@ -331,6 +335,54 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 				g.Expect(getJob(g, ctx, job).Status.Phase).To(Equal(ejv1.PhaseSucceeded))
 				g.Expect(attemptPods(g, ctx, job)).To(HaveLen(2))
 			}).WithTimeout(2 * time.Second).Should(Succeed())
+		})
+
+		It("announces a manual retry whose first Pod the API server refuses", func() {
+			job := newJob(namespace, "manual-quota")
+			Expect(k8sClient.Create(ctx, job)).To(Succeed())
+			setPodFailed(ctx, waitForAttemptPod(ctx, job, 1), 1, "AuthenticationFailed: bad key")
+			waitForPhase(ctx, job, ejv1.PhaseFailed)
+
+			By("a ResourceQuota that admits no more Pods to the namespace")
+			noPods := corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}
+			quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "no-pods"},
+				Spec: corev1.ResourceQuotaSpec{Hard: noPods}}
+			Expect(k8sClient.Create(ctx, quota)).To(Succeed())
+			// envtest runs no quota controller: the test writes the usage it would.
+			quota.Status = corev1.ResourceQuotaStatus{Hard: noPods, Used: noPods}
+			Expect(k8sClient.Status().Update(ctx, quota)).To(Succeed())
+			Eventually(func(g Gomega) {
+				probe, err := attemptPod(getJob(g, ctx, job), 99, defaultTestImage)
+				g.Expect(err).NotTo(HaveOccurred())
+				err = k8sClient.Create(ctx, probe, client.DryRunAll)
+				g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "creating a Pod: %v", err)
+			}).WithTimeout(10*time.Second).Should(Succeed(), "quota admission refuses Pods")
+
+			before := scrape(Default)
+			requestRetry(job, "under-quota")
+			Eventually(func(g Gomega) {
+				current := getJob(g, ctx, job)
+				g.Expect(current.Status.LastHandledRetryRequest).To(Equal("under-quota"))
+				g.Expect(current.Status.Phase).To(Equal(ejv1.PhasePending))
+				g.Expect(eventNotes(g, ctx, job)).To(ContainElements(
+					HavePrefix("PodCreateFailed: Creating the Pod of attempt 2 failed"),
+					`ManualRetry: Manual retry requested with token "under-quota" after the job was Failed.`))
+				g.Expect(sample(scrape(g), "extractionjob_manual_retries_total", nil) -
+					sample(before, "extractionjob_manual_retries_total", nil)).To(BeEquivalentTo(1))
+			}).WithTimeout(10 * time.Second).Should(Succeed())
+			Expect(attemptPods(Default, ctx, job)).To(HaveLen(1))
+
+			By("starting the attempt once the quota is gone, with the retry announced once")
+			Expect(k8sClient.Delete(ctx, quota)).To(Succeed())
+			waitForAttemptPod(ctx, job, 2)
+			Expect(eventNotes(Default, ctx, job)).To(ContainElement(HavePrefix("ManualRetry:")))
+			manualRetryEvents := 0
+			for _, note := range eventNotes(Default, ctx, job) {
+				if strings.HasPrefix(note, "ManualRetry:") {
+					manualRetryEvents++
+				}
+			}
+			Expect(manualRetryEvents).To(Equal(1))
 		})
 
 		It("records but refuses a request on a job that has not failed", func() {

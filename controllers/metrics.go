@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -17,42 +18,53 @@ import (
 // extractor that invents error types cannot explode the metrics' cardinality.
 const otherErrorType = "Other"
 
+// The names of the metrics that transitions queue samples of.
+const (
+	metricAttemptsFinished = "extractionjob_attempts_finished_total"
+	metricRetriesScheduled = "extractionjob_retries_scheduled_total"
+	metricAttemptDuration  = "extractionjob_attempt_duration_seconds"
+	metricBackoffDelay     = "extractionjob_backoff_delay_seconds"
+	metricRetryLateness    = "extractionjob_retry_lateness_seconds"
+	metricManualRetries    = "extractionjob_manual_retries_total"
+	metricCancels          = "extractionjob_cancels_total"
+)
+
 var (
 	attemptsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "extractionjob_attempts_finished_total",
+		Name: metricAttemptsFinished,
 		Help: "Attempts that ended, by format, outcome, failure class and error type (known types, else Other).",
 	}, []string{"format", "outcome", "class", "error_type"})
 
 	retriesScheduled = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "extractionjob_retries_scheduled_total",
+		Name: metricRetriesScheduled,
 		Help: "Retries scheduled, by format and by the class of the failure that caused them.",
 	}, []string{"format", "class"})
 
 	attemptDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "extractionjob_attempt_duration_seconds",
+		Name:    metricAttemptDuration,
 		Help:    "Time from an attempt's Pod creation to the operator seeing it end.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1 s to about 2.3 h
 	}, []string{"format", "outcome"})
 
 	backoffDelay = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "extractionjob_backoff_delay_seconds",
+		Name:    metricBackoffDelay,
 		Help:    "Wait scheduled before a retry, jitter included.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 14),
 	}, []string{"format", "class"})
 
 	retryLateness = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "extractionjob_retry_lateness_seconds",
+		Name:    metricRetryLateness,
 		Help:    "Time between a retry's nextRetryAt and the creation of its Pod.",
 		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
 	})
 
 	manualRetries = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "extractionjob_manual_retries_total",
+		Name: metricManualRetries,
 		Help: "Manual retry requests that restarted a job.",
 	})
 
 	cancels = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "extractionjob_cancels_total",
+		Name: metricCancels,
 		Help: "Jobs cancelled through spec.cancel.",
 	})
 
@@ -60,6 +72,33 @@ var (
 		"ExtractionJobs by phase and format, as the operator's cache holds them.",
 		[]string{"phase", "format"}, nil)
 )
+
+// transitionMetrics are the metrics that transitions queue samples of, by name.
+var transitionMetrics = map[string]prometheus.Collector{
+	metricAttemptsFinished: attemptsFinished,
+	metricRetriesScheduled: retriesScheduled,
+	metricAttemptDuration:  attemptDuration,
+	metricBackoffDelay:     backoffDelay,
+	metricRetryLateness:    retryLateness,
+	metricManualRetries:    manualRetries,
+	metricCancels:          cancels,
+}
+
+// record adds the sample to its metric.
+func (o observation) record() {
+	switch m := transitionMetrics[o.Metric].(type) {
+	case *prometheus.CounterVec:
+		m.With(o.Labels).Add(o.Value)
+	case *prometheus.HistogramVec:
+		m.With(o.Labels).Observe(o.Value)
+	case prometheus.Counter:
+		m.Add(o.Value)
+	case prometheus.Histogram:
+		m.Observe(o.Value)
+	default:
+		panic(fmt.Sprintf("no transition metric is named %q", o.Metric))
+	}
+}
 
 // knownMetricErrorTypes are the error types that keep their own label value.
 var knownMetricErrorTypes = slices.Concat(podcontract.BuiltinErrorTypes(), []string{

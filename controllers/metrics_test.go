@@ -101,3 +101,17 @@ func TestUnknownErrorTypesShareOneMetricLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestEachTransitionMetricNameNamesItsCollector(t *testing.T) {
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for name, collector := range transitionMetrics {
+		descs := make(chan *prometheus.Desc, 1)
+		collector.Describe(descs)
+		close(descs)
+		for d := range descs {
+			if m := fqName.FindStringSubmatch(d.String()); m == nil || m[1] != name {
+				t.Errorf("transition metric %q describes itself as %s", name, d)
+			}
+		}
+	}
+}

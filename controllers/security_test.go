@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -152,8 +151,8 @@ var _ = Describe("Security", func() {
 		}
 		Expect(k8sClient.Create(ctx, squatter)).To(Succeed())
 
-		reconciler := &ExtractionJobReconciler{Client: k8sClient, APIReader: k8sClient, Recorder: events.NewFakeRecorder(10),
-			Clock: clock.RealClock{}, Jitter: func() float64 { return 0 }, Images: testImages()}
+		reconciler := NewExtractionJobReconciler(k8sClient, k8sClient, events.NewFakeRecorder(10), Options{
+			Jitter: func() float64 { return 0 }, Images: testImages()})
 		_, err := reconciler.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(job)})
 		Expect(err).To(MatchError(ContainSubstring("does not belong to this job")))
 		Expect(getJob(Default, ctx, job).Status.PodName).To(BeEmpty())

@@ -19,7 +19,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -122,15 +121,11 @@ func startOperatorWith(identity *rest.Config, jobs labels.Selector, metricsOptio
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true), MaxConcurrentReconciles: 4},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect((&ExtractionJobReconciler{
-		Client:               mgr.GetClient(),
-		APIReader:            mgr.GetAPIReader(),
-		Recorder:             mgr.GetEventRecorder("extraction-operator"),
-		Clock:                clock.RealClock{},
+	Expect(SetupExtractionJob(mgr, Options{
 		Jitter:               func() float64 { return 0 },
 		Images:               testImages(),
 		ImagePullGracePeriod: testPullGrace,
-	}).SetupWithManager(mgr)).To(Succeed())
+	})).To(Succeed())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

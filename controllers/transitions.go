@@ -1,0 +1,399 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+)
+
+// This file is the job's state machine: what each thing that happens to an
+// attempt does to the job's status, and what it announces. It reads and
+// writes nothing through the API; the reconciler does the reading, the Pod
+// creates and deletes and the status write around it.
+
+// reconcileScope is one reconcile's view of a job: the time it acts on, the
+// policy's sources of time and randomness, and what it announces once the
+// status that records its transitions is written, so that a reconcile that
+// fails and runs again never announces a transition twice, nor drops one.
+type reconcileScope struct {
+	job *ejv1.ExtractionJob
+	now time.Time
+	// jitter returns a random number in [0, 1) for the backoff's jitter.
+	jitter func() float64
+	// imagePullGracePeriod is how long an attempt may wait for its image or
+	// its container configuration before it fails.
+	imagePullGracePeriod time.Duration
+	queued               announcements
+	// deleted is set when the reconcile deleted the job, leaving no status to write.
+	deleted bool
+}
+
+// announcements are what a reconcile tells the world about the transitions
+// it made: events and metric samples, emitted after the status that
+// records them is written. They are data, not calls, so that the state
+// machine can be tested without a recorder or a registry.
+type announcements struct {
+	Events  []jobEvent
+	Metrics []observation
+}
+
+// jobEvent is an event about the job.
+type jobEvent struct {
+	Type, Reason, Note string
+	// Pod is the attempt's Pod that the event is also about, if any.
+	Pod *corev1.ObjectReference
+}
+
+// observation is one metric sample: Value is added to a counter, or
+// observed by a histogram. Labels are the metric's labels, all of them.
+type observation struct {
+	Metric string
+	Labels prometheus.Labels
+	Value  float64
+}
+
+func (s *reconcileScope) event(eventType, reason, format string, args ...any) {
+	s.podEvent(nil, eventType, reason, format, args...)
+}
+
+// podEvent queues an event about the job that also names the attempt's Pod, when there is one.
+func (s *reconcileScope) podEvent(pod *corev1.Pod, eventType, reason, format string, args ...any) {
+	s.queued.Events = append(s.queued.Events, jobEvent{
+		Type: eventType, Reason: reason, Note: fmt.Sprintf(format, args...), Pod: podReference(pod),
+	})
+}
+
+// observe queues a metric sample.
+func (s *reconcileScope) observe(metric string, value float64, labels prometheus.Labels) {
+	s.queued.Metrics = append(s.queued.Metrics, observation{Metric: metric, Labels: labels, Value: value})
+}
+
+func podReference(pod *corev1.Pod) *corev1.ObjectReference {
+	if pod == nil {
+		return nil
+	}
+	return &corev1.ObjectReference{
+		APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name,
+		UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+	}
+}
+
+// acceptJob takes a new job up: it waits for its first attempt.
+func (s *reconcileScope) acceptJob() {
+	s.job.Status.Phase = ejv1.PhasePending
+	s.job.Status.StartTime = ptrTime(s.now)
+}
+
+// retryWait is how long a Retrying job still waits for its retry; 0 when it is due.
+func (s *reconcileScope) retryWait() time.Duration {
+	if due := s.job.Status.NextRetryAt; due != nil && due.After(s.now) {
+		return due.Sub(s.now)
+	}
+	return 0
+}
+
+// handleRetryRequest restarts a Failed or Cancelled job when the retry
+// annotation carries a token the job has not handled yet.
+func (s *reconcileScope) handleRetryRequest() {
+	job := s.job
+	token := job.Annotations[ejv1.RetryRequestAnnotation]
+	if token == "" || token == job.Status.LastHandledRetryRequest {
+		return
+	}
+	job.Status.LastHandledRetryRequest = token
+	switch phase := job.Status.Phase; {
+	case phase == "":
+		// A job created with the annotation already set has nothing to retry.
+	case (phase == ejv1.PhaseFailed || phase == ejv1.PhaseCancelled) && !job.Spec.Cancel:
+		job.Status.Phase = ejv1.PhasePending
+		job.Status.RetryCount = 0
+		job.Status.DisruptionCount = 0
+		job.Status.PodName = ""
+		job.Status.NextRetryAt = nil
+		job.Status.CompletionTime = nil
+		job.Status.LastFailure = nil
+		job.Status.Result = nil
+		job.Status.Message = "Manual retry requested; starting a new attempt."
+		s.observe(metricManualRetries, 1, nil)
+		s.event(corev1.EventTypeNormal, ejv1.ReasonManualRetry, "Manual retry requested with token %q after the job was %s.", token, phase)
+	case phase == ejv1.PhaseFailed || phase == ejv1.PhaseCancelled:
+		s.event(corev1.EventTypeWarning, ejv1.ReasonRetryRequestIgnored,
+			"Retry request %q ignored: the job is %s and spec.cancel is true; set it to false to retry.", token, phase)
+	default:
+		s.event(corev1.EventTypeWarning, ejv1.ReasonRetryRequestIgnored,
+			"Retry request %q ignored: the job is %s; only Failed or Cancelled jobs can be retried.", token, phase)
+	}
+}
+
+// ignoreCancel says, once per change of the spec, that cancelling a job that
+// already finished changes nothing.
+func (s *reconcileScope) ignoreCancel() {
+	job := s.job
+	if job.Status.Phase != ejv1.PhaseCancelled && job.Generation != job.Status.ObservedGeneration {
+		s.event(corev1.EventTypeNormal, ejv1.ReasonCancelIgnored, "The job already finished as %s; cancel changes nothing.", job.Status.Phase)
+	}
+}
+
+// cancelStopsPod reports whether cancelling the job must delete its current
+// attempt's Pod first: one that has not finished.
+func cancelStopsPod(pod *corev1.Pod) bool {
+	return pod != nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
+}
+
+// cancel ends an unfinished job as Cancelled. pod is the current attempt's
+// Pod, nil when there is none; when it has succeeded, the extraction finished
+// before the cancel arrived and the job keeps its result.
+func (s *reconcileScope) cancel(pod *corev1.Pod) {
+	job := s.job
+	if attemptInFlight(job) {
+		if pod != nil && pod.Status.Phase == corev1.PodSucceeded {
+			s.attemptSucceeded(pod)
+			return
+		}
+		s.closeAttemptRecord(ejv1.OutcomeCancelled, nil)
+	}
+	job.Status.Phase = ejv1.PhaseCancelled
+	job.Status.NextRetryAt = nil
+	job.Status.CompletionTime = ptrTime(s.now)
+	job.Status.Message = "Cancelled by spec.cancel."
+	s.event(corev1.EventTypeNormal, ejv1.ReasonCancelled, "The job was cancelled.")
+	s.observe(metricCancels, 1, nil)
+}
+
+// attemptCreated records the Pod that the reconcile created as the job's
+// next attempt, and how late a retry started.
+func (s *reconcileScope) attemptCreated(pod *corev1.Pod, attempt int32) {
+	if due := s.job.Status.NextRetryAt; due != nil {
+		s.observe(metricRetryLateness, s.now.Sub(due.Time).Seconds(), nil)
+	}
+	s.recordAttemptStarted(pod, attempt, s.now)
+}
+
+// attemptAdopted records a Pod that an earlier reconcile created and lost
+// the status write of, as the job's next attempt since the Pod's creation.
+func (s *reconcileScope) attemptAdopted(pod *corev1.Pod, attempt int32) {
+	s.recordAttemptStarted(pod, attempt, pod.CreationTimestamp.Time)
+}
+
+// recordAttemptStarted makes the Pod the job's current attempt.
+func (s *reconcileScope) recordAttemptStarted(pod *corev1.Pod, attempt int32, started time.Time) {
+	job := s.job
+	job.Status.Attempt = attempt
+	job.Status.PodName = pod.Name
+	job.Status.Phase = ejv1.PhasePending
+	job.Status.NextRetryAt = nil
+	job.Status.Message = fmt.Sprintf("Attempt %d is waiting for Pod %s to start.", attempt, pod.Name)
+	job.Status.Attempts = appendAttemptRecord(job.Status.Attempts, ejv1.AttemptRecord{
+		Attempt: attempt, PodName: pod.Name, StartTime: metav1.NewTime(started), Outcome: ejv1.OutcomeRunning,
+	})
+	s.podEvent(pod, corev1.EventTypeNormal, ejv1.ReasonAttemptStarted, "Started attempt %d in Pod %s.", attempt, pod.Name)
+}
+
+// podRefused fails the job whose next attempt's Pod the API server refused
+// as invalid: it would refuse it every time, so retrying cannot help.
+func (s *reconcileScope) podRefused(attempt int32, refusal error) {
+	job := s.job
+	job.Status.Attempt = attempt
+	failure := ejv1.Failure{ErrorType: ejv1.ErrorTypeInvalidPodSpec, Class: ejv1.ClassPermanent, Message: cleanText(refusal.Error())}
+	job.Status.LastFailure = &failure
+	s.endJob(ejv1.PhaseFailed, fmt.Sprintf("Permanent error: %s: %s", failure.ErrorType, failure.Message))
+}
+
+// stuckPod reports whether a Pod that is still starting has a container that
+// cannot start, so that its attempt must fail and the Pod be deleted: at once
+// for an invalid image name, after the grace period for image pulls and
+// container configuration, which a registry or a late Secret may still fix.
+// Within the grace period, wait is how much of it is left.
+func (s *reconcileScope) stuckPod(pod *corev1.Pod) (stuck bool, wait time.Duration) {
+	if pod == nil || !pod.DeletionTimestamp.IsZero() {
+		return false, 0
+	}
+	switch pod.Status.Phase {
+	case corev1.PodSucceeded, corev1.PodFailed, corev1.PodRunning:
+		return false, 0
+	}
+	status := extractorStatus(pod)
+	if status == nil || status.State.Waiting == nil {
+		return false, 0
+	}
+	switch status.State.Waiting.Reason {
+	case waitingInvalidImageName:
+		return true, 0
+	case waitingErrImagePull, waitingImagePullBackOff, waitingErrImageNeverPull, waitingCreateConfigError, waitingCreateContainerErr:
+		if wait := pod.CreationTimestamp.Add(s.imagePullGracePeriod).Sub(s.now); wait > 0 {
+			return false, wait
+		}
+		return true, 0
+	}
+	return false, 0
+}
+
+// followPod records what the current attempt's Pod did; a nil Pod no longer
+// exists. A stuck Pod (see stuckPod) is the caller's to delete first. The
+// result says when to look again.
+func (s *reconcileScope) followPod(pod *corev1.Pod) ctrl.Result {
+	job := s.job
+	switch {
+	case pod == nil:
+		return s.attemptFailed(nil, attemptFailure{deleted: true})
+	case pod.Status.Phase == corev1.PodSucceeded:
+		s.attemptSucceeded(pod)
+		return ctrl.Result{}
+	case pod.Status.Phase == corev1.PodFailed:
+		return s.attemptFailed(pod, failureOfPod(pod))
+	case !pod.DeletionTimestamp.IsZero():
+		failure := failureOfPod(pod)
+		failure.deleted = true
+		return s.attemptFailed(pod, failure)
+	case pod.Status.Phase == corev1.PodRunning:
+		if job.Status.Phase != ejv1.PhaseRunning {
+			job.Status.Phase = ejv1.PhaseRunning
+			job.Status.Message = fmt.Sprintf("Attempt %d is running in Pod %s.", job.Status.Attempt, pod.Name)
+		}
+		return ctrl.Result{}
+	}
+	stuck, wait := s.stuckPod(pod)
+	if stuck {
+		return s.attemptFailed(pod, failureOfPod(pod))
+	}
+	return ctrl.Result{RequeueAfter: wait}
+}
+
+// attemptSucceeded ends the job with the extractor's result. lastFailure goes:
+// the job did not fail, and the attempt history keeps each attempt's error.
+func (s *reconcileScope) attemptSucceeded(pod *corev1.Pod) {
+	job := s.job
+	job.Status.Result = nil
+	job.Status.LastFailure = nil
+	if status := extractorStatus(pod); status != nil && status.State.Terminated != nil {
+		result, err := parseResult(status.State.Terminated.Message)
+		if err != nil {
+			s.podEvent(pod, corev1.EventTypeWarning, ejv1.ReasonResultIgnored, "The extractor's result was not kept: %s.", err)
+		}
+		job.Status.Result = result
+	}
+	s.closeAttemptRecord(ejv1.OutcomeSucceeded, nil)
+	s.endJob(ejv1.PhaseSucceeded, fmt.Sprintf("Extraction succeeded on attempt %d.", job.Status.Attempt))
+}
+
+// attemptFailed classifies a failure and either schedules the retry or fails the job.
+func (s *reconcileScope) attemptFailed(pod *corev1.Pod, observed attemptFailure) ctrl.Result {
+	job := s.job
+	policy := job.Spec.RetryPolicy
+	maxRetries, maxDisruptions := ptr.Deref(policy.MaxRetries, 0), ptr.Deref(policy.MaxDisruptions, 0)
+	failure := classify(observed, policy.Rules)
+	job.Status.LastFailure = &failure
+	s.closeAttemptRecord(ejv1.OutcomeFailed, &failure)
+	s.podEvent(pod, corev1.EventTypeWarning, ejv1.ReasonAttemptFailed, "Attempt %d failed (%s): %s: %s",
+		job.Status.Attempt, failure.Class, failure.ErrorType, failure.Message)
+
+	lastError := failure.ErrorType + ": " + failure.Message
+	switch {
+	case failure.Class == ejv1.ClassPermanent:
+		s.endJob(ejv1.PhaseFailed, "Permanent error: "+lastError)
+		return ctrl.Result{}
+	case failure.Class == ejv1.ClassDisruption && job.Status.DisruptionCount < maxDisruptions:
+		job.Status.DisruptionCount++
+		return s.scheduleRetry(disruptionDelay(policy.Backoff, s.jitter()),
+			fmt.Sprintf("Disruption %d/%d: %s", job.Status.DisruptionCount, maxDisruptions, lastError))
+	case job.Status.RetryCount < maxRetries:
+		job.Status.RetryCount++
+		return s.scheduleRetry(retryDelay(policy.Backoff, job.Status.RetryCount, s.jitter()),
+			fmt.Sprintf("Retry %d/%d: %s", job.Status.RetryCount, maxRetries, lastError))
+	default:
+		s.endJob(ejv1.PhaseFailed, fmt.Sprintf("Max retries (%d) exceeded. Last error: %s", maxRetries, lastError))
+		return ctrl.Result{}
+	}
+}
+
+// scheduleRetry stores the retry time before waiting for it, so a restarted
+// operator waits for the same time and never retries early.
+func (s *reconcileScope) scheduleRetry(delay time.Duration, message string) ctrl.Result {
+	job := s.job
+	at := retryTime(s.now, delay)
+	labels := prometheus.Labels{"format": string(job.Spec.Format), "class": string(job.Status.LastFailure.Class)}
+	s.observe(metricRetriesScheduled, 1, labels)
+	s.observe(metricBackoffDelay, at.Sub(s.now).Seconds(), labels)
+	job.Status.Phase = ejv1.PhaseRetrying
+	job.Status.NextRetryAt = &at
+	job.Status.Message = message
+	s.event(corev1.EventTypeNormal, ejv1.ReasonRetryScheduled, "%s. Next attempt at %s (in %s).",
+		message, at.UTC().Format(time.RFC3339), at.Sub(s.now).Round(time.Second))
+	return waitForRetry(at.Sub(s.now))
+}
+
+// endJob moves the job to a terminal phase.
+func (s *reconcileScope) endJob(phase ejv1.Phase, message string) {
+	job := s.job
+	job.Status.Phase = phase
+	job.Status.NextRetryAt = nil
+	job.Status.CompletionTime = ptrTime(s.now)
+	job.Status.Message = message
+	eventType, reason := corev1.EventTypeWarning, failedReason(job)
+	if phase == ejv1.PhaseSucceeded {
+		eventType, reason = corev1.EventTypeNormal, ejv1.ReasonSucceeded
+	}
+	s.event(eventType, reason, "%s", message)
+}
+
+// closeAttemptRecord closes the current attempt's history entry with its
+// outcome, and counts the attempt.
+func (s *reconcileScope) closeAttemptRecord(outcome ejv1.AttemptOutcome, failure *ejv1.Failure) {
+	job := s.job
+	for i := range job.Status.Attempts {
+		record := &job.Status.Attempts[i]
+		if record.Attempt != job.Status.Attempt || record.FinishTime != nil {
+			continue
+		}
+		record.FinishTime = ptrTime(s.now)
+		record.Outcome = outcome
+		var class, errorType string
+		if failure != nil {
+			record.ErrorType, record.Class, record.ExitCode = failure.ErrorType, failure.Class, failure.ExitCode
+			class, errorType = string(failure.Class), metricErrorType(failure.ErrorType)
+		}
+		format := string(job.Spec.Format)
+		s.observe(metricAttemptsFinished, 1, prometheus.Labels{
+			"format": format, "outcome": string(outcome), "class": class, "error_type": errorType})
+		s.observe(metricAttemptDuration, s.now.Sub(record.StartTime.Time).Seconds(), prometheus.Labels{
+			"format": format, "outcome": string(outcome)})
+	}
+}
+
+// summarizeStatus fills in the status fields derived from the others:
+// retries, the conditions, and observedGeneration once the reconcile has
+// handled the spec.
+func (s *reconcileScope) summarizeStatus(handledSpec bool) {
+	job := s.job
+	if handledSpec {
+		job.Status.ObservedGeneration = job.Generation
+	}
+	job.Status.Retries = fmt.Sprintf("%d/%d", job.Status.RetryCount, ptr.Deref(job.Spec.RetryPolicy.MaxRetries, 0))
+	setConditions(job, s.now)
+}
+
+func attemptInFlight(job *ejv1.ExtractionJob) bool {
+	return job.Status.PodName != "" && (job.Status.Phase == ejv1.PhasePending || job.Status.Phase == ejv1.PhaseRunning)
+}
+
+// appendAttemptRecord adds an attempt to the history, dropping the oldest
+// beyond MaxAttemptRecords, the schema's maxItems for status.attempts.
+func appendAttemptRecord(records []ejv1.AttemptRecord, record ejv1.AttemptRecord) []ejv1.AttemptRecord {
+	records = append(records, record)
+	if excess := len(records) - ejv1.MaxAttemptRecords; excess > 0 {
+		records = append([]ejv1.AttemptRecord(nil), records[excess:]...)
+	}
+	return records
+}
+
+func ptrTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t)
+	return &mt
+}
