@@ -18,7 +18,7 @@ const (
 	MaxResultDepth = 32
 )
 
-var errResultNotObject = errors.New("the result is not a JSON object")
+var errResultNotObject = errors.New("the termination message is not a JSON object")
 
 // ParseResult checks a successful extractor's termination message as the
 // operator does, and returns it compacted. A result is a JSON object of at
