@@ -277,6 +277,10 @@ const (
 	PhaseCancelled Phase = "Cancelled"
 )
 
+// Phases lists every Phase, in the order of the schema's enum, for whatever
+// lists them all: the jobs gauge, the health check, the plugin.
+var Phases = []Phase{PhasePending, PhaseQueued, PhaseRunning, PhaseRetrying, PhaseSucceeded, PhaseFailed, PhaseCancelled}
+
 // Finished reports whether the phase is terminal.
 func (p Phase) Finished() bool {
 	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
