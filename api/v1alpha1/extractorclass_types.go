@@ -254,14 +254,15 @@ type OnOOMKilled struct {
 // ExtractorClassStatus is what the operator observed of the class.
 type ExtractorClassStatus struct {
 	// running is how many attempts of the class exist. Written at most every
-	// few seconds, and only when it changes.
+	// few seconds, and only when it changes. Zero is written out, so that
+	// kubectl get shows 0 rather than nothing.
 	// +optional
-	Running int32 `json:"running,omitempty"`
+	Running int32 `json:"running"`
 
 	// queued is how many jobs wait for a slot of the class. Written at most
 	// every few seconds, and only when it changes.
 	// +optional
-	Queued int32 `json:"queued,omitempty"`
+	Queued int32 `json:"queued"`
 
 	// conditions hold the kstatus set: Ready, Reconciling and Stalled.
 	// +optional

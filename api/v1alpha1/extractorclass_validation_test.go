@@ -1,7 +1,11 @@
 package v1alpha1_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -123,12 +128,7 @@ func TestTheSampleClassesAreAccepted(t *testing.T) {
 }
 
 func TestAMinimalClassGetsItsDefaults(t *testing.T) {
-	class := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": ejv1.GroupVersion.String(),
-		"kind":       "ExtractorClass",
-		"metadata":   map[string]any{"name": uniqueName("minimal")},
-		"spec":       map[string]any{"formats": []any{"pdf"}, "image": "registry.example/extractor:v1"},
-	}}
+	class := minimalClass("minimal", nil)
 	if err := k8sClient.Create(t.Context(), class); err != nil {
 		t.Fatalf("creating a minimal class: %v", err)
 	}
@@ -204,7 +204,7 @@ func TestAnEnvFromASecretIsRefused(t *testing.T) {
 	secretKeyRef := map[string]any{"name": "db", "key": "password"}
 	for _, validation := range []string{"", metav1.FieldValidationWarn, metav1.FieldValidationIgnore, metav1.FieldValidationStrict} {
 		t.Run("fieldValidation="+validation, func(t *testing.T) {
-			class := classWithEnv(t, map[string]any{"name": "DB_PASSWORD", "valueFrom": map[string]any{"secretKeyRef": secretKeyRef}})
+			class := classWithEnv(map[string]any{"name": "DB_PASSWORD", "valueFrom": map[string]any{"secretKeyRef": secretKeyRef}})
 			var options []client.CreateOption
 			if validation != "" {
 				options = append(options, client.FieldValidation(validation))
@@ -229,13 +229,13 @@ func TestASecretKeyRefBesideAConfigMapKeyRefIsPrunedOrRefused(t *testing.T) {
 		"configMapKeyRef": map[string]any{"name": "db", "key": "password"},
 		"secretKeyRef":    map[string]any{"name": "db", "key": "password"},
 	}}
-	strict := classWithEnv(t, env)
+	strict := classWithEnv(env)
 	if err := k8sClient.Create(t.Context(), strict, client.FieldValidation(metav1.FieldValidationStrict)); err == nil ||
 		!strings.Contains(err.Error(), `unknown field "spec.env[0].valueFrom.secretKeyRef"`) {
 		t.Fatalf("want a Strict refusal of the unknown field, got %v", err)
 	}
 
-	lenient := classWithEnv(t, env)
+	lenient := classWithEnv(env)
 	if err := k8sClient.Create(t.Context(), lenient); err != nil {
 		t.Fatalf("creating the class without Strict validation: %v", err)
 	}
@@ -252,18 +252,90 @@ func TestASecretKeyRefBesideAConfigMapKeyRefIsPrunedOrRefused(t *testing.T) {
 	}
 }
 
-// classWithEnv is a minimal class, unstructured so that it can carry fields
-// the Go type lacks.
-func classWithEnv(t *testing.T, env map[string]any) *unstructured.Unstructured {
-	t.Helper()
+// minimalClass is a class with only its required fields and the given ones,
+// unstructured so that it can carry what the Go type cannot: unknown fields,
+// quantities written as numbers, absent defaults.
+func minimalClass(prefix string, spec map[string]any) *unstructured.Unstructured {
+	fullSpec := map[string]any{"formats": []any{"pdf"}, "image": "registry.example/extractor:v1"}
+	maps.Copy(fullSpec, spec)
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": ejv1.GroupVersion.String(),
 		"kind":       "ExtractorClass",
-		"metadata":   map[string]any{"name": uniqueName("env")},
-		"spec": map[string]any{
-			"formats": []any{"pdf"},
-			"image":   "registry.example/extractor:v1",
-			"env":     []any{env},
-		},
+		"metadata":   map[string]any{"name": uniqueName(prefix)},
+		"spec":       fullSpec,
 	}}
+}
+
+func classWithEnv(env map[string]any) *unstructured.Unstructured {
+	return minimalClass("env", map[string]any{"env": []any{env}})
+}
+
+// YAML lets an administrator write a quantity as a number of bytes; the CEL
+// rules compare those as they compare "1Gi".
+func TestQuantitiesWrittenAsNumbersAreCompared(t *testing.T) {
+	classWithMaxMemory := func(maxMemory int64) *unstructured.Unstructured {
+		return minimalClass("bytes", map[string]any{
+			"resources":   map[string]any{"requests": map[string]any{"memory": int64(1 << 30)}, "limits": map[string]any{"memory": int64(1 << 30)}},
+			"onOOMKilled": map[string]any{"memoryFactor": int64(2), "maxMemory": maxMemory},
+		})
+	}
+	if err := k8sClient.Create(t.Context(), classWithMaxMemory(4<<30)); err != nil {
+		t.Fatalf("creating a class with a maxMemory above its limit: %v", err)
+	}
+	wantRefusedAt(t, k8sClient.Create(t.Context(), classWithMaxMemory(1<<29)), "spec.onOOMKilled.maxMemory")
+}
+
+// TestKubectlGetShowsTheClassColumns asks the API server for the table that
+// `kubectl get extractorclass -o wide` prints.
+func TestKubectlGetShowsTheClassColumns(t *testing.T) {
+	class := fullClass()
+	class.Spec.Default = false
+	if err := k8sClient.Create(t.Context(), class); err != nil {
+		t.Fatal(err)
+	}
+	class.Status.Running, class.Status.Queued = 0, 5
+	if err := k8sClient.Status().Update(t.Context(), class); err != nil {
+		t.Fatalf("writing the class's status: %v", err)
+	}
+
+	httpClient, err := rest.HTTPClientFor(restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request, err := http.NewRequestWithContext(t.Context(), http.MethodGet,
+		strings.TrimSuffix(restConfig.Host, "/")+"/apis/extraction.pybase.io/v1alpha1/extractorclasses/"+class.Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	response, err := httpClient.Do(request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer response.Body.Close()
+	body, err := io.ReadAll(response.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := &metav1.Table{}
+	if err := json.Unmarshal(body, table); err != nil {
+		t.Fatalf("decoding the table: %v: %s", err, body)
+	}
+	if len(table.Rows) != 1 {
+		t.Fatalf("got %d rows, want 1", len(table.Rows))
+	}
+	got := map[string]any{}
+	for i, column := range table.ColumnDefinitions {
+		if column.Name != "Age" {
+			got[column.Name] = table.Rows[0].Cells[i]
+		}
+	}
+	want := map[string]any{
+		"Name": class.Name, "Formats": `["pdf","dxf"]`, "Default": false,
+		"Running": float64(0), "Max": float64(10), "Queued": float64(5),
+		"Per Namespace": float64(3), "Image": "registry.example/extractor:v1", "Ready": nil,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
 }
