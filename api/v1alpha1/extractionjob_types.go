@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -24,15 +25,28 @@ var Formats = []Format{FormatPDF, FormatDXF, FormatIFC, FormatSTEP, FormatWerk24
 // ExtractionJobSpec is what the job's author asks for.
 // +kubebuilder:validation:XValidation:rule="self.format == oldSelf.format",message="format is immutable"
 // +kubebuilder:validation:XValidation:rule="self.source == oldSelf.source",message="source is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.extractorClassName) == has(oldSelf.extractorClassName) && (!has(self.extractorClassName) || self.extractorClassName == oldSelf.extractorClassName)",message="extractorClassName is immutable: it cannot be set, changed or removed after creation",fieldPath=".extractorClassName"
 type ExtractionJobSpec struct {
-	// format is the kind of file to extract. It chooses the extractor image and
-	// cannot change after creation.
+	// format is the kind of file to extract. It cannot change after creation.
+	// The job's ExtractorClass, which must serve the format, chooses the
+	// extractor image.
 	// +required
 	Format Format `json:"format"`
 
 	// source is the file to extract. It cannot change after creation.
 	// +required
 	Source Source `json:"source"`
+
+	// extractorClassName names the cluster-scoped ExtractorClass that runs the
+	// job's attempts. Unset uses the oldest default class that serves the
+	// job's format and admits its namespace. A job whose class is missing or
+	// does not serve its format stays Pending until it does. It cannot be set,
+	// changed or removed after creation.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ExtractorClassName string `json:"extractorClassName,omitempty"`
 
 	// options are passed to the extractor as a JSON object in EXTRACTION_OPTIONS.
 	// Edits take effect from the next attempt on.
@@ -247,18 +261,25 @@ type RetryRule struct {
 }
 
 // Phase is where a job is in its life.
-// +kubebuilder:validation:Enum=Pending;Running;Retrying;Succeeded;Failed;Cancelled
+// +kubebuilder:validation:Enum=Pending;Queued;Running;Retrying;Succeeded;Failed;Cancelled
 type Phase string
 
-// The phases of an ExtractionJob.
+// The phases of an ExtractionJob. A Queued job is ready to start an attempt,
+// new or after its backoff, but waits without a Pod because its class is at
+// maxRunning.
 const (
 	PhasePending   Phase = "Pending"
+	PhaseQueued    Phase = "Queued"
 	PhaseRunning   Phase = "Running"
 	PhaseRetrying  Phase = "Retrying"
 	PhaseSucceeded Phase = "Succeeded"
 	PhaseFailed    Phase = "Failed"
 	PhaseCancelled Phase = "Cancelled"
 )
+
+// Phases lists every Phase, in the order of the schema's enum, for whatever
+// lists them all: the jobs gauge, the health check, the plugin.
+var Phases = []Phase{PhasePending, PhaseQueued, PhaseRunning, PhaseRetrying, PhaseSucceeded, PhaseFailed, PhaseCancelled}
 
 // Finished reports whether the phase is terminal.
 func (p Phase) Finished() bool {
@@ -331,6 +352,11 @@ type AttemptRecord struct {
 	// exitCode of the extractor container, when it exited.
 	// +optional
 	ExitCode *int32 `json:"exitCode,omitempty"`
+	// memory the attempt's extractor container ran with, as both its request
+	// and its limit, when its class sets a memory limit. It grows after
+	// OOMKilled attempts when the class has onOOMKilled.
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
 }
 
 // MaxAttemptRecords bounds status.attempts so that a long-lived job's status stays small.
@@ -341,6 +367,12 @@ type ExtractionJobStatus struct {
 	// phase is where the job is in its life.
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
+
+	// extractorClassName is the ExtractorClass that runs the job's attempts:
+	// the one spec.extractorClassName names, or the default class chosen for
+	// the job's format.
+	// +optional
+	ExtractorClassName string `json:"extractorClassName,omitempty"`
 
 	// retryCount is how many counted retries were scheduled. A manual retry resets it.
 	// +optional
@@ -429,6 +461,7 @@ type ExtractionJobStatus struct {
 // +kubebuilder:printcolumn:name="Next Retry",type=string,JSONPath=`.status.nextRetryAt`
 // +kubebuilder:printcolumn:name="Error",type=string,JSONPath=`.status.lastFailure.errorType`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Class",type=string,JSONPath=`.status.extractorClassName`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
 type ExtractionJob struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -75,3 +75,27 @@ const (
 	ErrorTypeInvalidPodSpec   = "InvalidPodSpec"
 	ErrorTypeUnknown          = "UnknownError"
 )
+
+// Reasons and error types of ExtractorClasses and the queue.
+const (
+	// ReasonQueued says a job waits without a Pod because its class is at maxRunning.
+	ReasonQueued = "Queued"
+	// ReasonExtractorClassNotFound says the class a job names, or a default for its format, does not exist.
+	ReasonExtractorClassNotFound = "ExtractorClassNotFound"
+	// ReasonExtractorClassNotAllowed says the job's class does not admit the job's namespace.
+	ReasonExtractorClassNotAllowed = "ExtractorClassNotAllowed"
+	// ErrorTypeExtractorClassNotAllowed is the failure of a job whose class does not admit its namespace.
+	ErrorTypeExtractorClassNotAllowed = "ExtractorClassNotAllowed"
+	// ReasonFormatNotServed says the job's class does not serve the job's format.
+	ReasonFormatNotServed = "FormatNotServed"
+	// ReasonServiceAccountNotFound says the class's serviceAccountName is missing from the job's namespace.
+	ReasonServiceAccountNotFound = "ServiceAccountNotFound"
+	// ErrorTypeScratchSpaceExceeded is a retryable failure: the attempt was evicted for filling its /tmp past scratchSizeLimit.
+	ErrorTypeScratchSpaceExceeded = "ScratchSpaceExceeded"
+	// ErrorTypeUnschedulable is a retryable failure: the attempt's Pod stayed unschedulable past the class's schedulingTimeout.
+	ErrorTypeUnschedulable = "Unschedulable"
+	// ReasonSchedulingGated says the attempt's Pod is held by a scheduling gate, such as Kueue's admission gate.
+	ReasonSchedulingGated = "SchedulingGated"
+	// ReasonCompetingDefaults says another default class serves the same format and admits the same namespaces.
+	ReasonCompetingDefaults = "CompetingDefaults"
+)
