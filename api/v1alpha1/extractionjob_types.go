@@ -383,6 +383,13 @@ type ExtractionJobStatus struct {
 	// +optional
 	DisruptionCount int32 `json:"disruptionCount,omitempty"`
 
+	// oomKilledCount is how many of the job's attempts were OOMKilled since
+	// it started or since its last manual retry; an ExtractorClass with
+	// onOOMKilled gives the next attempt memoryFactor^oomKilledCount times
+	// its memory, up to maxMemory.
+	// +optional
+	OOMKilledCount int32 `json:"oomKilledCount,omitempty"`
+
 	// attempt is the number of the latest attempt. It is never reset, so Pod
 	// names stay unique.
 	// +optional

@@ -17,6 +17,10 @@ const (
 	// AttemptLabel on a Pod holds the attempt number it runs.
 	AttemptLabel = "extraction.pybase.io/attempt"
 
+	// ExtractorClassLabel on a Pod names the ExtractorClass that runs it, so
+	// the running attempts of a class are counted from the Pods themselves.
+	ExtractorClassLabel = "extraction.pybase.io/extractor-class"
+
 	// AttemptTrackingFinalizer keeps an attempt's Pod, and with it the
 	// attempt's outcome, until the operator has recorded that outcome in the
 	// job's status, as batch/v1 Jobs do with batch.kubernetes.io/job-tracking.
