@@ -193,12 +193,15 @@ func (k *Kubelet) podAdded(obj any) {
 	if attempt == 0 {
 		return // neither a label nor an owner: not an attempt
 	}
-	plan, err := ParsePlan(pod.Annotations)
-	if err != nil {
+	rec := &podRecord{pod: pod.DeepCopy()}
+	if plan, err := ParsePlan(pod.Annotations); err != nil {
+		// As on KWOK, where no stage matches: it keeps running, even past
+		// its deadline.
 		k.invalidPlans.Add(1)
-		plan = Plan{Attempts: []Token{Hold}}
+		rec.attempt = Attempt{Token: Hold, Result: Result{Phase: corev1.PodRunning}}
+	} else {
+		rec.attempt = plan.Attempt(attempt, pod.Spec.ActiveDeadlineSeconds)
 	}
-	rec := &podRecord{pod: pod.DeepCopy(), attempt: plan.Attempt(attempt, pod.Spec.ActiveDeadlineSeconds)}
 	k.mu.Lock()
 	k.pods[key] = rec
 	k.mu.Unlock()
