@@ -55,19 +55,26 @@ func (p Plan) Attempt(attempt int, activeDeadlineSeconds *int64) Attempt {
 		a.Result = deadlineExceeded(KilledExitCode)
 		return a
 	}
+	a.Result = p.Ending(token)
+	return a
+}
+
+// Ending is how an attempt that does what the token says ends under the
+// plan's other annotations, before any deadline: for a test that plays the
+// kubelet by hand.
+func (p Plan) Ending(token Token) Result {
 	switch token {
 	case OK:
-		a.Result = Result{Phase: corev1.PodSucceeded, ContainerReason: ReasonCompleted, ContainerMessage: p.Result}
+		return Result{Phase: corev1.PodSucceeded, ContainerReason: ReasonCompleted, ContainerMessage: p.Result}
 	case Perm:
-		a.Result = Result{Phase: corev1.PodFailed, ContainerReason: ReasonError, ContainerMessage: PermanentMessage, ExitCode: PermanentExitCode}
+		return Result{Phase: corev1.PodFailed, ContainerReason: ReasonError, ContainerMessage: PermanentMessage, ExitCode: PermanentExitCode}
 	case Evict:
-		a.Result = evicted(EvictionMessage, KilledExitCode)
-	case Hold:
-		a.Result = Result{Phase: corev1.PodRunning}
+		return evicted(EvictionMessage, KilledExitCode)
 	case Fail:
-		a.Result = p.failure()
+		return p.failure()
+	default:
+		return Result{Phase: corev1.PodRunning}
 	}
-	return a
 }
 
 // failure is how a "fail" attempt ends, by the reason, exit-code and
