@@ -46,6 +46,7 @@ type ControlPlane struct {
 	dir    string
 	apiLog *os.File
 	starts int
+	reaper *reaper
 	// Admin is the client configuration of a user in system:masters.
 	Admin *rest.Config
 	// AdminKubeconfig is the path of Admin as a kubeconfig file.
@@ -100,10 +101,17 @@ func Start(opts Options) (*ControlPlane, error) {
 			ControlPlaneStopTimeout: opts.StopTimeout,
 		},
 	}
+	if c.reaper, err = startReaper(opts.Dir); err != nil {
+		return nil, err
+	}
 	c.mark("start #1")
 	c.starts = 1
-	if c.Admin, err = c.env.Start(); err != nil {
-		_ = c.env.Stop()
+	c.Admin, err = c.env.Start()
+	if err == nil {
+		err = c.watchProcesses()
+	}
+	if err != nil {
+		_ = c.Stop()
 		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", opts.AssetsDir, err)
 	}
 	c.AdminKubeconfig = filepath.Join(opts.Dir, "admin.kubeconfig")
@@ -183,6 +191,9 @@ func (c *ControlPlane) RestartAPIServer(kill bool, pause time.Duration) (time.Du
 	if err := api.Start(); err != nil {
 		return time.Since(start), fmt.Errorf("starting kube-apiserver again: %w; see %s", err, c.apiLog.Name())
 	}
+	if err := c.watchProcesses(); err != nil {
+		return time.Since(start), err
+	}
 	return time.Since(start), c.waitReady(2 * time.Minute)
 }
 
@@ -216,7 +227,21 @@ func (c *ControlPlane) waitReady(timeout time.Duration) error {
 // Stop stops kube-apiserver and etcd.
 func (c *ControlPlane) Stop() error {
 	c.mark("stop")
+	defer c.reaper.stop()
 	return c.env.Stop()
+}
+
+// watchProcesses hands the running etcd and kube-apiserver to the reaper.
+func (c *ControlPlane) watchProcesses() error {
+	api, err := c.APIServerPID()
+	if err != nil {
+		return err
+	}
+	etcd, err := c.EtcdPID()
+	if err != nil {
+		return err
+	}
+	return c.reaper.watch(api, etcd)
 }
 
 // mark writes a line into the API server's log, to find restarts in it.

@@ -1,7 +1,12 @@
 package controlplane
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,5 +64,56 @@ func TestRestartedAPIServerKeepsCertificatesAndData(t *testing.T) {
 	}
 	if after, err := cp.APIServerPID(); err != nil || after == before {
 		t.Errorf("kube-apiserver has pid %d before and %d after two restarts (%v)", before, after, err)
+	}
+}
+
+// etcd and kube-apiserver die with the test process, even when it is
+// SIGKILLed and runs no cleanup.
+func TestControlPlaneDiesWithTheTestProcess(t *testing.T) {
+	if os.Getenv("CONTROLPLANE_CHILD_DIR") != "" {
+		cp, err := Start(Options{Dir: os.Getenv("CONTROLPLANE_CHILD_DIR")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, _ := cp.APIServerPID()
+		etcd, _ := cp.EtcdPID()
+		fmt.Printf("pids %d %d\n", api, etcd)
+		time.Sleep(time.Minute) // until the parent kills this process
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver")
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestControlPlaneDiesWithTheTestProcess$", "-test.v")
+	child.Env = append(os.Environ(), "CONTROLPLANE_CHILD_DIR="+t.TempDir())
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var api, etcd int
+	scanner := bufio.NewScanner(out)
+	for scanner.Scan() {
+		if _, err := fmt.Sscanf(scanner.Text(), "pids %d %d", &api, &etcd); err == nil {
+			break
+		}
+	}
+	if api == 0 || etcd == 0 {
+		_ = child.Process.Kill()
+		t.Fatalf("the child process started no control plane")
+	}
+	_ = child.Process.Kill()
+	_ = child.Wait()
+	for _, pid := range []int{api, etcd} {
+		waitGone(pid)
+		// Dead is gone, or a zombie that nobody reaps in this container.
+		if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			if _, state, _, _ := parseStat(string(raw)); state != "Z" {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				t.Errorf("process %d outlived the test process that started it", pid)
+			}
+		}
 	}
 }
