@@ -2,13 +2,11 @@ package operator
 
 import (
 	"context"
-	"math/rand/v2"
 	"os"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -50,17 +48,12 @@ func StartInProcess(opts InProcessOptions) (func(), error) {
 		logFile.Close()
 		return nil, err
 	}
-	// The one place the tests build the reconciler.
-	reconciler := &controllers.ExtractionJobReconciler{
-		Client:               mgr.GetClient(),
-		APIReader:            mgr.GetAPIReader(),
-		Recorder:             mgr.GetEventRecorder("extraction-operator"),
-		Clock:                clock.RealClock{},
-		Jitter:               rand.Float64,
+	// The operator's own constructor, as cmd/main.go uses it.
+	err = controllers.SetupExtractionJob(mgr, controllers.Options{
 		Images:               controllers.ExtractorImages{Default: opts.Image},
 		ImagePullGracePeriod: time.Minute,
-	}
-	if err := reconciler.SetupWithManager(mgr); err != nil {
+	})
+	if err != nil {
 		logFile.Close()
 		return nil, err
 	}
