@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,8 +27,8 @@ type sampleOutcome struct {
 	retryCount      int32
 	disruptionCount int32
 	attempt         int32
-	errorType       string            // status.lastFailure.errorType; "" for none
-	class           ejv1.FailureClass // status.lastFailure.class
+	errorType       string            // the latest failed attempt's, in status.attempts and, unless the job succeeded, status.lastFailure; "" for none
+	class           ejv1.FailureClass // its class
 	message         string            // prefix of the final status.message
 	seen            []string          // prefixes of status.message seen on the way, in order
 	result          string            // status.result as JSON
@@ -161,12 +162,19 @@ var _ = Describe("The samples in config/samples", Ordered, func() {
 			Expect(st.Retries).To(Equal(strconv.Itoa(int(want.retryCount))+"/3"), "retries")
 			Expect(st.NextRetryAt).To(BeNil(), "nextRetryAt of a finished job")
 			Expect(st.CompletionTime).NotTo(BeNil(), "completionTime")
-			if want.errorType == "" {
+			if want.errorType == "" || want.phase == ejv1.PhaseSucceeded {
+				// A success clears lastFailure; the attempt history keeps the error.
 				Expect(st.LastFailure).To(BeNil(), "lastFailure")
 			} else {
 				Expect(st.LastFailure).NotTo(BeNil(), "lastFailure")
 				Expect(st.LastFailure.ErrorType).To(Equal(want.errorType), "lastFailure.errorType")
 				Expect(st.LastFailure.Class).To(Equal(want.class), "lastFailure.class")
+			}
+			if want.errorType != "" {
+				failed := slices.DeleteFunc(slices.Clone(st.Attempts), func(r ejv1.AttemptRecord) bool { return r.Outcome != ejv1.OutcomeFailed })
+				Expect(failed).NotTo(BeEmpty(), "failed attempts in status.attempts")
+				Expect(failed[len(failed)-1].ErrorType).To(Equal(want.errorType), "attempts[].errorType")
+				Expect(failed[len(failed)-1].Class).To(Equal(want.class), "attempts[].class")
 			}
 			if want.message != "" {
 				Expect(st.Message).To(HavePrefix(want.message), "message")
