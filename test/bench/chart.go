@@ -3,20 +3,19 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"image"
 	"image/color"
-	"image/png"
 	"math"
-	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// The chart is drawn with the standard library only (image/png and a
-// bitmap font), so the harness adds no dependency to the module.
-
 var (
-	white     = color.RGBA{255, 255, 255, 255}
 	ink       = color.RGBA{40, 40, 40, 255}
-	grid      = color.RGBA{225, 225, 225, 255}
 	colOp     = color.RGBA{31, 119, 180, 255}  // operator
 	colJob    = color.RGBA{255, 127, 14, 255}  // Job controller
 	colCeil   = color.RGBA{44, 160, 44, 255}   // API ceiling
@@ -52,10 +51,11 @@ type legendItem struct {
 	color color.RGBA
 }
 
-// panel is one bar chart.
+// panel is one bar chart: what the chart shows, apart from how gonum/plot draws it.
 type panel struct {
-	title  string
-	unit   string
+	title string
+	// note is a line under the title, for figures the bars do not show.
+	note   string
 	bars   []bar
 	legend []legendItem
 	// marker, when positive, draws a dashed line at this value, for a target.
@@ -63,28 +63,157 @@ type panel struct {
 	markerLabel string
 }
 
-const chartW, chartH = 1400, 1000
+// chartW and chartH are the chart's size in pixels, at chartDPI.
+const (
+	chartW, chartH = 1400, 1000
+	chartDPI       = 96
+)
 
+// renderChart draws the four panels in a 2×2 grid under a title, as a PNG.
 func renderChart(r *Report) ([]byte, error) {
-	img := image.NewRGBA(image.Rect(0, 0, chartW, chartH))
-	fillRect(img, 0, 0, chartW, chartH, white)
+	px := func(n int) vg.Length { return vg.Length(n) * vg.Inch / chartDPI }
+	img := vgimg.NewWith(vgimg.UseWH(px(chartW), px(chartH)), vgimg.UseDPI(chartDPI))
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+
 	title := fmt.Sprintf("extraction-operator benchmark, %s, %d CPUs", r.Started.Format("2006-01-02"), r.Machine.CPUs)
-	drawText(img, 20, 12, 2, ink, title)
+	titleStyle := draw.TextStyle{Color: ink, Font: sans(16), Handler: plot.DefaultTextHandler, YAlign: draw.YTop}
+	top := dc.Max.Y - px(12)
+	dc.FillText(titleStyle, vg.Point{X: dc.Min.X + px(20), Y: top}, title)
+	dc.Max.Y = top - titleStyle.Height(title) - px(8)
+
 	panels := []panel{throughputPanel(r), writesPanel(r), latenessPanel(r), latencyPanel(r)}
-	w, h := chartW/2, (chartH-40)/2
+	plots := [][]*plot.Plot{make([]*plot.Plot, 2), make([]*plot.Plot, 2)}
 	for i, p := range panels {
-		x, y := (i%2)*w, 40+(i/2)*h
-		drawPanel(img, image.Rect(x+10, y+10, x+w-10, y+h-10), p)
+		pl, err := p.plot()
+		if err != nil {
+			return nil, fmt.Errorf("drawing %q: %w", p.title, err)
+		}
+		plots[i/2][i%2] = pl
+	}
+	tiles := draw.Tiles{Rows: 2, Cols: 2, PadX: px(30), PadY: px(24), PadLeft: px(12), PadRight: px(16), PadBottom: px(8)}
+	canvases := plot.Align(plots, tiles, dc)
+	for j := range plots {
+		for i, pl := range plots[j] {
+			pl.Draw(canvases[j][i])
+		}
 	}
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, err
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("encoding the chart: %w", err)
 	}
 	return buf.Bytes(), nil
 }
 
+// plot lays the panel out as a gonum plot: each segment is a one-value bar
+// chart at its bar's position, stacked on the segment below it, since a
+// gonum bar chart has one colour and the bars here are coloured by side.
+func (p panel) plot() (*plot.Plot, error) {
+	pl := plot.New()
+	pl.Title.Text = p.title
+	if p.note != "" {
+		pl.Title.Text += "\n" + p.note
+	}
+	pl.Title.TextStyle.Font = sans(13)
+	pl.Title.Padding = vg.Points(6)
+	pl.X.Tick.Label.Font = sans(9)
+	pl.Y.Tick.Label.Font = sans(10)
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = nil // the x axis is nominal
+	pl.Add(grid)
+	pl.X.Padding, pl.Y.Padding = 0, 0
+
+	if len(p.bars) == 0 {
+		pl.HideX()
+		pl.HideY()
+		pl.Title.Text += "\n\nnot measured"
+		return pl, nil
+	}
+	width := vg.Points(300 / float64(max(len(p.bars), 5)))
+	labels := make([]string, len(p.bars))
+	var totals plotter.XYs
+	var totalLabels []string
+	for i, b := range p.bars {
+		labels[i] = b.label
+		var below *plotter.BarChart
+		acc := 0.0
+		for _, s := range b.segments {
+			if s.value <= 0 {
+				continue
+			}
+			bc, err := plotter.NewBarChart(plotter.Values{s.value}, width)
+			if err != nil {
+				return nil, err
+			}
+			bc.Color, bc.LineStyle.Width = s.color, 0
+			if below != nil {
+				bc.StackOn(below)
+			}
+			bc.XMin = float64(i)
+			pl.Add(bc)
+			below, acc = bc, acc+s.value
+		}
+		totals = append(totals, plotter.XY{X: float64(i), Y: acc})
+		totalLabels = append(totalLabels, trimFloat(acc))
+	}
+	pl.NominalX(labels...)
+	values, err := plotter.NewLabels(plotter.XYLabels{XYs: totals, Labels: totalLabels})
+	if err != nil {
+		return nil, err
+	}
+	for i := range values.TextStyle {
+		values.TextStyle[i].XAlign = draw.XCenter
+		values.TextStyle[i].Font = sans(9)
+	}
+	values.Offset = vg.Point{Y: vg.Points(3)}
+	pl.Add(values)
+
+	topValue := p.marker
+	for _, t := range totals {
+		topValue = math.Max(topValue, t.Y)
+	}
+	// Room above the highest bar for its value and for the legend's lines.
+	entries := len(p.legend)
+	if p.marker > 0 {
+		entries++
+	}
+	pl.Y.Min, pl.Y.Max = 0, math.Max(topValue*(1.12+0.07*float64(entries)), 1)
+	pl.X.Min, pl.X.Max = -0.6, float64(len(p.bars))-0.4
+
+	if p.marker > 0 {
+		line, err := plotter.NewLine(plotter.XYs{{X: pl.X.Min, Y: p.marker}, {X: pl.X.Max, Y: p.marker}})
+		if err != nil {
+			return nil, err
+		}
+		line.Color, line.Width, line.Dashes = colEarly, vg.Points(1.5), []vg.Length{vg.Points(5), vg.Points(3)}
+		pl.Add(line)
+		pl.Legend.Add(p.markerLabel, line)
+	}
+	for _, l := range p.legend {
+		pl.Legend.Add(l.name, swatch(l.color))
+	}
+	pl.Legend.Top, pl.Legend.Left = true, true
+	pl.Legend.XOffs = vg.Points(6)
+	pl.Legend.TextStyle.Font = sans(10)
+	return pl, nil
+}
+
+// sans is the chart's typeface, Liberation Sans, which gonum/plot embeds.
+func sans(points float64) font.Font {
+	return font.From(font.Font{Typeface: "Liberation", Variant: "Sans"}, vg.Points(points))
+}
+
+// swatch is a legend entry's coloured square.
+type swatch color.RGBA
+
+func (s swatch) Thumbnail(c *draw.Canvas) {
+	r := c.Rectangle
+	c.FillPolygon(color.RGBA(s), []vg.Point{r.Min, {X: r.Min.X, Y: r.Max.Y}, r.Max, {X: r.Max.X, Y: r.Min.Y}})
+}
+
 func throughputPanel(r *Report) panel {
-	p := panel{title: "1. Throughput, jobs/s (higher is better)", unit: "jobs/s"}
+	p := panel{title: "1. Throughput, jobs/s (higher is better)"}
 	for _, res := range r.of("throughput") {
 		if res.Error != "" {
 			continue
@@ -96,7 +225,7 @@ func throughputPanel(r *Report) panel {
 }
 
 func writesPanel(r *Report) panel {
-	p := panel{title: "2. API writes per attempt", unit: "writes", marker: 4, markerLabel: "target: 4 non-event writes"}
+	p := panel{title: "2. API writes per attempt", note: "s1 throughput, s2 retry mix", marker: 4, markerLabel: "target: 4 non-event writes"}
 	for _, sc := range []string{"throughput", "retry-mix"} {
 		for _, res := range r.of(sc) {
 			if res.Error != "" || res.Side == "api-ceiling" && sc != "throughput" {
@@ -109,40 +238,47 @@ func writesPanel(r *Report) panel {
 			}})
 		}
 	}
-	p.legend = []legendItem{{"pod (side colour)", ink}, {"status", colStatus}, {"other", colOther}, {"events", colEvent}}
+	p.legend = []legendItem{{"pod writes (side colour)", ink}, {"status", colStatus}, {"other", colOther}, {"events", colEvent}}
 	return p
 }
 
+// latenessWidth and latenessBuckets make the lateness histogram: 0 … 400 ms
+// in 25 ms steps, the last bucket open-ended.
+const (
+	latenessWidth   = 25.0
+	latenessBuckets = 16
+)
+
 func latenessPanel(r *Report) panel {
-	p := panel{title: "3. Retry lateness, operator: retries per 25 ms", unit: "retries"}
+	p := panel{title: fmt.Sprintf("3. Retry lateness, operator: retries per %.0f ms", latenessWidth)}
 	op := r.find("retry-mix", "operator", "")
-	if op == nil {
+	if op == nil || op.Lateness == nil {
 		return p
 	}
-	const width, n = 25.0, 16 // 0 … 400 ms, the last bucket open-ended
 	early := 0
-	buckets := make([]float64, n)
+	buckets := make([]float64, latenessBuckets)
 	for _, ms := range op.LatenessMs {
 		if ms < 0 {
 			early++
 			continue
 		}
-		buckets[min(int(ms/width), n-1)]++
+		buckets[min(int(ms/latenessWidth), latenessBuckets-1)]++
 	}
 	p.bars = append(p.bars, bar{label: "early", segments: []segment{{float64(early), colEarly}}})
 	for i, c := range buckets {
-		label := fmt.Sprintf("%.0f", float64(i)*width)
-		if i == n-1 {
+		label := fmt.Sprintf("%.0f", float64(i)*latenessWidth)
+		if i == latenessBuckets-1 {
 			label += "+"
 		}
 		p.bars = append(p.bars, bar{label: label, segments: []segment{{c, colOp}}})
 	}
-	p.legend = []legendItem{{fmt.Sprintf("p50 %.0f ms, p99 %.0f ms, max %.0f ms, %d early; target p99 250 ms", op.Lateness.P50, op.Lateness.P99, op.Lateness.Max, early), colOp}}
+	p.note = fmt.Sprintf("p50 %.0f ms, p99 %.0f ms, max %.0f ms, %d early; target p99 250 ms", op.Lateness.P50, op.Lateness.P99, op.Lateness.Max, early)
+	p.legend = []legendItem{{"on time or late (ms late)", colOp}, {"early", colEarly}}
 	return p
 }
 
 func latencyPanel(r *Report) panel {
-	p := panel{title: "4. Create to first pod, p50 / p99 ms", unit: "ms"}
+	p := panel{title: "4. Create to first pod, p50 / p99 ms"}
 	for _, res := range r.of("latency") {
 		if res.Error != "" || res.StartLatency == nil {
 			continue
@@ -154,7 +290,8 @@ func latencyPanel(r *Report) panel {
 			bar{label: label + "\np50", segments: []segment{{res.StartLatency.P50, light}}},
 			bar{label: label + "\np99", segments: []segment{{res.StartLatency.P99, c}}})
 	}
-	p.legend = []legendItem{{"p50 light, p99 dark", ink}}
+	p.note = "p50 light, p99 dark"
+	p.legend = []legendItem{{"operator", colOp}, {"job controller", colJob}, {"api ceiling", colCeil}}
 	return p
 }
 
@@ -166,86 +303,6 @@ func shortSide(side string) string {
 		return "ceiling"
 	}
 	return side
-}
-
-func drawPanel(img *image.RGBA, area image.Rectangle, p panel) {
-	drawText(img, area.Min.X, area.Min.Y, 2, ink, p.title)
-	lx := area.Min.X
-	for _, l := range p.legend {
-		fillRect(img, lx, area.Min.Y+22, 10, 10, l.color)
-		lx += 14 + drawText(img, lx+14, area.Min.Y+24, 1, ink, l.name) + 10
-	}
-	plot := image.Rect(area.Min.X+60, area.Min.Y+44, area.Max.X-10, area.Max.Y-40)
-	maxV := 0.0
-	for _, b := range p.bars {
-		maxV = math.Max(maxV, total(b))
-	}
-	maxV = math.Max(maxV, p.marker)
-	if len(p.bars) == 0 || maxV == 0 {
-		drawText(img, plot.Min.X+10, plot.Min.Y+20, 2, ink, "not measured")
-		return
-	}
-	top := niceCeil(maxV * 1.08)
-	y := func(v float64) int { return plot.Max.Y - int(v/top*float64(plot.Dy())) }
-	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
-		fillRect(img, plot.Min.X, y(v), plot.Dx(), 1, grid)
-		label := trimFloat(v)
-		drawText(img, plot.Min.X-8-textWidth(label, 1), y(v)-3, 1, ink, label)
-	}
-	fillRect(img, plot.Min.X, plot.Min.Y, 1, plot.Dy(), ink)
-	fillRect(img, plot.Min.X, plot.Max.Y, plot.Dx(), 1, ink)
-
-	slot := plot.Dx() / len(p.bars)
-	barW := max(slot*7/10, 2)
-	for i, b := range p.bars {
-		x := plot.Min.X + i*slot + (slot-barW)/2
-		acc := 0.0
-		for _, s := range b.segments {
-			if s.value <= 0 {
-				continue
-			}
-			y0, y1 := y(acc+s.value), y(acc)
-			fillRect(img, x, y0, barW, y1-y0, s.color)
-			acc += s.value
-		}
-		value := trimFloat(acc)
-		if slot >= textWidth(value, 1) {
-			drawText(img, x+barW/2-textWidth(value, 1)/2, y(acc)-10, 1, ink, value)
-		}
-		for j, line := range strings.Split(b.label, "\n") {
-			drawText(img, x+barW/2-textWidth(line, 1)/2, plot.Max.Y+6+j*10, 1, ink, line)
-		}
-	}
-	if p.marker > 0 {
-		my := y(p.marker)
-		for x := plot.Min.X; x < plot.Max.X; x += 8 {
-			fillRect(img, x, my, 4, 2, colEarly)
-		}
-		drawText(img, plot.Max.X-textWidth(p.markerLabel, 1), my-10, 1, colEarly, p.markerLabel)
-	}
-}
-
-func total(b bar) float64 {
-	sum := 0.0
-	for _, s := range b.segments {
-		sum += max(s.value, 0)
-	}
-	return sum
-}
-
-// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten, for round axis ticks.
-func niceCeil(v float64) float64 {
-	if v <= 0 {
-		return 1
-	}
-	exp := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*exp >= v {
-			return m * exp
-		}
-	}
-	return 10 * exp
 }
 
 func trimFloat(v float64) string {

@@ -28,12 +28,12 @@ func main() {
 }
 
 func run() error {
-	if len(os.Args) == 3 && os.Args[1] == "-render" {
-		return render(os.Args[2])
-	}
 	s, err := parseSettings(os.Args[1:])
 	if err != nil {
 		return err
+	}
+	if s.Replot != "" {
+		return replot(s.Replot)
 	}
 	// The harness's caches would log through controller-runtime's logger;
 	// client-go still reports watch errors through klog.
@@ -127,9 +127,10 @@ func run() error {
 	return nil
 }
 
-// render writes bench.md and bench.png again from a bench.json, next to it,
-// for when the presentation changed but the measurements did not.
-func render(path string) error {
+// replot draws bench.png and bench.md again from a bench.json, next to it,
+// without running anything: for when the presentation changed but the
+// measurements did not. bench.json itself is left as it is.
+func replot(path string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -138,7 +139,12 @@ func render(path string) error {
 	if err := json.Unmarshal(raw, report); err != nil {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
-	return report.write(filepath.Dir(path))
+	dir := filepath.Dir(path)
+	if err := report.writePresentation(dir); err != nil {
+		return err
+	}
+	logf("wrote %s and %s from %s", filepath.Join(dir, "bench.md"), filepath.Join(dir, "bench.png"), path)
+	return nil
 }
 
 func has(list []string, want string) bool {

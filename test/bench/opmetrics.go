@@ -23,8 +23,9 @@ type OperatorView struct {
 	// Pod create call minus nextRetryAt, by the operator's clock.
 	RetryLatenessP99Ms float64 `json:"retryLatenessP99MsAtMost"`
 	// RetriesLaterThan1s counts the retries the operator itself started
-	// more than a second after their nextRetryAt.
-	RetriesLaterThan1s float64 `json:"retriesLaterThan1s"`
+	// more than a second after their nextRetryAt; nil in a bench.json
+	// written before it was measured.
+	RetriesLaterThan1s *float64 `json:"retriesLaterThan1s,omitempty"`
 }
 
 func (o *operatorSide) view(ctx context.Context) (*OperatorView, error) {
@@ -88,7 +89,8 @@ func operatorView(families map[string]*dto.MetricFamily, controller string) (*Op
 	}
 	if h := hist("extractionjob_retry_lateness_seconds", false); h != nil {
 		v.RetryLatenessP99Ms = histQuantile(h, 0.99) * 1000
-		v.RetriesLaterThan1s = float64(h.GetSampleCount()) - histCount(h, 1)
+		later := float64(h.GetSampleCount()) - histCount(h, 1)
+		v.RetriesLaterThan1s = &later
 	}
 	return v, nil
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"image/png"
 	"strings"
 	"testing"
 	"time"
@@ -145,60 +143,6 @@ func TestHistogram(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("got %v, want %v", got, want)
-		}
-	}
-}
-
-func TestNiceCeil(t *testing.T) {
-	for v, want := range map[float64]float64{0.7: 1, 1: 1, 1.2: 2, 2.2: 2.5, 3: 5, 7: 10, 130: 200, 0: 1} {
-		if got := niceCeil(v); got != want {
-			t.Errorf("niceCeil(%g) = %g, want %g", v, got, want)
-		}
-	}
-}
-
-func TestFontGlyphs(t *testing.T) {
-	if len(glyphs) < 36 {
-		t.Fatalf("only %d glyphs", len(glyphs))
-	}
-	for r, g := range glyphs {
-		for _, row := range g {
-			if len(row) != glyphW || strings.Trim(row, "#.") != "" {
-				t.Errorf("glyph %q has a bad row %q", r, row)
-			}
-		}
-	}
-	for _, r := range "ABCXYZ0123456789.:/-()%≥×→" {
-		if _, ok := glyphs[r]; !ok {
-			t.Errorf("no glyph for %q", r)
-		}
-	}
-}
-
-func TestRenderChart(t *testing.T) {
-	s := &Settings{ThroughputLimits: []Limits{{Name: "off", QPS: -1}}, ScaleN: 10, Rates: []float64{20}}
-	report := &Report{Settings: s, Results: []*Result{
-		{Scenario: "throughput", Side: "operator", Limits: s.ThroughputLimits[0], JobsPerSecond: 80, Jobs: 10, Attempts: 10},
-		{Scenario: "throughput", Side: "job-controller", Limits: s.ThroughputLimits[0], JobsPerSecond: 40, Jobs: 10, Attempts: 10},
-		{Scenario: "retry-mix", Side: "operator", Limits: s.ThroughputLimits[0], Lateness: &Summary{P50: 20, P99: 90, Max: 120}, LatenessMs: []float64{-1, 5, 90, 700}},
-		{Scenario: "latency", Side: "operator", Rate: 20, StartLatency: &Summary{P50: 10, P99: 40}},
-		{Scenario: "scale", Side: "operator", Error: "boom"},
-	}}
-	raw, err := renderChart(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := img.Bounds(); b.Dx() != chartW || b.Dy() != chartH {
-		t.Errorf("chart is %v", b)
-	}
-	table := report.Table()
-	for _, want := range []string{"| operator | off | 80.0 |", "error: boom", "throughput ≥ 1.5× Job controller, limits off | 2.00× | yes"} {
-		if !strings.Contains(table, want) {
-			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
 }

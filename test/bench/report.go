@@ -97,6 +97,11 @@ func (r *Report) write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "bench.json"), raw, 0o644); err != nil {
 		return err
 	}
+	return r.writePresentation(dir)
+}
+
+// writePresentation writes what is drawn from the figures: bench.md and bench.png.
+func (r *Report) writePresentation(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(r.Table()), 0o644); err != nil {
 		return err
 	}
@@ -245,7 +250,10 @@ func operatorViewTable(results []*Result) *table {
 		}
 		late, lateOver1s := "", ""
 		if v.RetryLatenessP99Ms > 0 {
-			late, lateOver1s = f0(v.RetryLatenessP99Ms), f0(v.RetriesLaterThan1s)
+			late, lateOver1s = f0(v.RetryLatenessP99Ms), "not measured"
+			if v.RetriesLaterThan1s != nil {
+				lateOver1s = f0(*v.RetriesLaterThan1s)
+			}
 		}
 		t.row(res.Scenario, res.Limits.Name, rate, f2(v.Reconciles/float64(res.Jobs)), f0(v.ReconcileErrors),
 			f1(v.ReconcileMeanMs)+" / "+f0(v.ReconcileP99Ms), f1(v.QueueWaitMeanMs)+" / "+f0(v.QueueWaitP99Ms), late, lateOver1s)

@@ -48,6 +48,9 @@ type Settings struct {
 	// environment of its container in config/manager/manager.yaml, then
 	// the -operator-env flag's, to try other settings.
 	OperatorEnv []string
+	// Replot, when set, is a bench.json to draw bench.png and bench.md from
+	// again, next to it, instead of running anything.
+	Replot string `json:"-"`
 }
 
 func parseSettings(args []string) (*Settings, error) {
@@ -94,6 +97,7 @@ func parseSettings(args []string) (*Settings, error) {
 	duration(&s.PodRunTime, "pod-run-time", "BENCH_POD_RUN_TIME", 200*time.Millisecond, "time the fake kubelet keeps a Pod Running")
 	duration(&s.Timeout, "timeout", "BENCH_TIMEOUT", 30*time.Minute, "longest wait for one run's jobs to finish")
 	duration(&s.APIServerProfile, "apiserver-profile", "BENCH_APISERVER_PROFILE", 0, "CPU-profile kube-apiserver this long in scenario 1 (0: off)")
+	fs.StringVar(&s.Replot, "replot", "", "redraw bench.png and bench.md from this bench.json, next to it, and run nothing")
 	var operatorEnv string
 	str(&operatorEnv, "operator-env", "BENCH_OPERATOR_ENV", "", "comma-separated NAME=VALUE pairs for the operator process")
 	if err := fs.Parse(args); err != nil {
