@@ -1,4 +1,4 @@
-package main
+package cluster
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/bench/workload"
 )
 
 // Kubelet plays the kubelet for every Pod of a run, the same way for every
@@ -58,11 +59,13 @@ type podStep struct {
 
 type podRecord struct {
 	image   string
-	outcome Outcome
+	outcome workload.Outcome
 	started metav1.Time
 }
 
-func newKubelet(client kubernetes.Interface, runTime time.Duration, onPod func(PodSeen)) *Kubelet {
+// NewKubelet returns a kubelet that writes with client and calls onPod for
+// every new Pod.
+func NewKubelet(client kubernetes.Interface, runTime time.Duration, onPod func(PodSeen)) *Kubelet {
 	return &Kubelet{
 		client:   client,
 		runTime:  runTime,
@@ -90,6 +93,13 @@ func (k *Kubelet) Start(ctx context.Context, informers cache.Cache, workers int)
 	return nil
 }
 
+// LabelMismatches counts operator Pods whose attempt label disagreed with
+// the order the kubelet saw them in.
+func (k *Kubelet) LabelMismatches() int64 { return k.labelMismatches.Load() }
+
+// FailedWrites counts the kubelet's status writes that the API server refused.
+func (k *Kubelet) FailedWrites() int64 { return k.failedWrites.Load() }
+
 func (k *Kubelet) podAdded(obj any) {
 	seen := time.Now()
 	pod, ok := obj.(*corev1.Pod)
@@ -101,7 +111,7 @@ func (k *Kubelet) podAdded(obj any) {
 	k.mu.Lock()
 	k.attempts[owner]++
 	attempt := k.attempts[owner]
-	k.pods[key] = &podRecord{image: pod.Spec.Containers[0].Image, outcome: Plan(pod.Labels[planLabel]).Outcome(attempt)}
+	k.pods[key] = &podRecord{image: pod.Spec.Containers[0].Image, outcome: workload.Plan(pod.Labels[workload.PlanLabel]).Outcome(attempt)}
 	k.mu.Unlock()
 	if label, ok := pod.Labels[ejv1.AttemptLabel]; ok && label != strconv.Itoa(attempt) {
 		k.labelMismatches.Add(1)
@@ -135,7 +145,7 @@ func (k *Kubelet) write(ctx context.Context, step podStep) error {
 	k.mu.Unlock()
 	now := metav1.NewTime(time.Now())
 	container := map[string]any{
-		"name": extractorContainer, "image": rec.image, "imageID": "", "restartCount": 0,
+		"name": workload.ExtractorContainer, "image": rec.image, "imageID": "", "restartCount": 0,
 		"containerID": "bench://" + step.key.Name,
 	}
 	var status map[string]any

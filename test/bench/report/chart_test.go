@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"encoding/json"
@@ -9,20 +9,23 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pybase/extraction-operator/test/bench/config"
+	"github.com/pybase/extraction-operator/test/bench/measure"
 )
 
 // smallReport has one result of each scenario, and one that failed.
 func smallReport() *Report {
-	off := Limits{Name: "off", QPS: -1}
-	s := &Settings{ThroughputLimits: []Limits{off}, ScaleN: 10, Rates: []float64{20}}
+	off := config.Limits{Name: "off", QPS: -1}
+	s := &config.Settings{ThroughputLimits: []config.Limits{off}, ScaleN: 10, Rates: []float64{20}}
 	return &Report{Settings: s, Results: []*Result{
 		{Scenario: "throughput", Side: "operator", Limits: off, JobsPerSecond: 80, Jobs: 10, Attempts: 10,
-			PerAttempt: Breakdown{PodWrites: 1, StatusWrites: 2, Events: 1.5}},
+			PerAttempt: measure.Breakdown{PodWrites: 1, StatusWrites: 2, Events: 1.5}},
 		{Scenario: "throughput", Side: "job-controller", Limits: off, JobsPerSecond: 40, Jobs: 10, Attempts: 10,
-			PerAttempt: Breakdown{PodWrites: 2, StatusWrites: 3, OtherWrites: 0.25}},
-		{Scenario: "retry-mix", Side: "operator", Limits: off, Lateness: &Summary{P50: 20, P99: 90, Max: 700},
-			LatenessMs: []float64{-1, 5, 24.9, 25, 90, 700}, PerAttempt: Breakdown{PodWrites: 1, StatusWrites: 2.5}},
-		{Scenario: "latency", Side: "operator", Limits: off, Rate: 20, StartLatency: &Summary{P50: 10, P99: 40}},
+			PerAttempt: measure.Breakdown{PodWrites: 2, StatusWrites: 3, OtherWrites: 0.25}},
+		{Scenario: "retry-mix", Side: "operator", Limits: off, Lateness: &measure.Summary{P50: 20, P99: 90, Max: 700},
+			LatenessMs: []float64{-1, 5, 24.9, 25, 90, 700}, PerAttempt: measure.Breakdown{PodWrites: 1, StatusWrites: 2.5}},
+		{Scenario: "latency", Side: "operator", Limits: off, Rate: 20, StartLatency: &measure.Summary{P50: 10, P99: 40}},
 		{Scenario: "latency", Side: "job-controller", Limits: off, Rate: 20, Error: "boom"},
 		{Scenario: "scale", Side: "operator", Error: "boom"},
 	}}
@@ -38,7 +41,7 @@ func TestReplotDrawsTheChartAndTheTableFromABenchJSONAndLeavesItAlone(t *testing
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := replot(path); err != nil {
+	if err := Replot(path); err != nil {
 		t.Fatal(err)
 	}
 
@@ -77,7 +80,7 @@ func TestReplotFailsOnAFileThatIsNotABenchJSON(t *testing.T) {
 	if err := os.WriteFile(path, []byte("not json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := replot(path); err == nil {
+	if err := Replot(path); err == nil {
 		t.Error("want an error for a file that is not JSON")
 	}
 }
@@ -130,7 +133,7 @@ func TestThePanelsPlotTheReportsFiguresAndLeaveFailedResultsOut(t *testing.T) {
 }
 
 func TestAPanelWithNothingMeasuredStillPlots(t *testing.T) {
-	p := latenessPanel(&Report{Settings: &Settings{}})
+	p := latenessPanel(&Report{Settings: &config.Settings{}})
 	if len(p.bars) != 0 {
 		t.Fatalf("want no bars without a retry-mix result, got %d", len(p.bars))
 	}

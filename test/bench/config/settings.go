@@ -1,4 +1,7 @@
-package main
+// Package config holds the benchmark's settings: its flags, each also
+// settable through an environment variable, and the environment the operator
+// ships with.
+package config
 
 import (
 	"flag"
@@ -53,7 +56,25 @@ type Settings struct {
 	Replot string `json:"-"`
 }
 
-func parseSettings(args []string) (*Settings, error) {
+// Limits are the client-side settings a side runs with. Both controllers
+// get the same: QPS and burst per client, and concurrency as
+// MaxConcurrentReconciles against --concurrent-job-syncs.
+type Limits struct {
+	Name        string  `json:"name"`
+	QPS         float64 `json:"qps"` // negative: no client-side rate limit
+	Burst       int     `json:"burst"`
+	Concurrency int     `json:"concurrency"`
+}
+
+func (l Limits) String() string {
+	if l.QPS < 0 {
+		return fmt.Sprintf("%s (no rate limit, %d workers)", l.Name, l.Concurrency)
+	}
+	return fmt.Sprintf("%s (QPS %g, burst %d, %d workers)", l.Name, l.QPS, l.Burst, l.Concurrency)
+}
+
+// Parse reads the settings from the command line and the environment.
+func Parse(args []string) (*Settings, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	s := &Settings{}
 	root, _ := os.Getwd()
@@ -115,7 +136,7 @@ func parseSettings(args []string) (*Settings, error) {
 	if s.OutDir == "" {
 		s.OutDir = filepath.Join(s.Root, "test", "bench", "results")
 	}
-	deployed, err := deployedEnv(s.Root)
+	deployed, err := DeployedEnv(s.Root)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +192,8 @@ func (s *Settings) limits(name string) (Limits, error) {
 	return Limits{}, fmt.Errorf("unknown limits %q: want equal or off", name)
 }
 
-func (s *Settings) runs(scenario string) bool {
+// Runs tells whether a scenario is to run.
+func (s *Settings) Runs(scenario string) bool {
 	for _, sc := range s.Scenarios {
 		if sc == scenario {
 			return true

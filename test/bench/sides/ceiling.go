@@ -1,4 +1,4 @@
-package main
+package sides
 
 import (
 	"context"
@@ -15,7 +15,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/bench/cluster"
+	"github.com/pybase/extraction-operator/test/bench/workload"
 )
+
+// NewCeiling is the API-ceiling driver with the given number of workers.
+func NewCeiling(workers int) Side { return &ceilingSide{workers: workers} }
 
 // ceilingSide is the API ceiling: a driver inside the harness that makes
 // only the writes one job cannot do without, one Pod create and one status
@@ -32,21 +37,21 @@ type ceilingSide struct {
 type ceilingTask struct {
 	job      types.NamespacedName
 	uid      types.UID
-	plan     Plan
+	plan     workload.Plan
 	finished bool
 }
 
-func (c *ceilingSide) Name() string { return "api-ceiling" }
+func (c *ceilingSide) Name() string { return CeilingName }
 
-func (c *ceilingSide) Start(ctx context.Context, r *Run) error {
+func (c *ceilingSide) Start(ctx context.Context, env Env) error {
 	ctx, c.cancel = context.WithCancel(ctx)
 	c.done = make(chan struct{})
-	cfg := r.Counters.Side.Wrap(r.Cluster.Admin)
-	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	cfg := env.Counter.Wrap(env.Cluster.Admin)
+	cl, err := client.New(cfg, client.Options{Scheme: workload.Scheme})
 	if err != nil {
 		return err
 	}
-	informers, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{benchNamespace: {}}})
+	informers, err := cache.New(cfg, cache.Options{Scheme: workload.Scheme, DefaultNamespaces: map[string]cache.Config{workload.Namespace: {}}})
 	if err != nil {
 		return err
 	}
@@ -57,7 +62,7 @@ func (c *ceilingSide) Start(ctx context.Context, r *Run) error {
 	}
 	if _, err := jobs.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
 		if job, ok := obj.(*ejv1.ExtractionJob); ok && job.Status.Phase == "" {
-			queue.Add(ceilingTask{job: client.ObjectKeyFromObject(job), uid: job.UID, plan: Plan(job.Spec.PodTemplate.Metadata.Labels[planLabel])})
+			queue.Add(ceilingTask{job: client.ObjectKeyFromObject(job), uid: job.UID, plan: workload.Plan(job.Spec.PodTemplate.Metadata.Labels[workload.PlanLabel])})
 		}
 	}}); err != nil {
 		return err
@@ -114,12 +119,12 @@ func (c *ceilingSide) do(ctx context.Context, cl client.Client, t ceilingTask) e
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: t.job.Name + "-1", Namespace: t.job.Namespace,
-			Labels: map[string]string{planLabel: string(t.plan), ejv1.JobUIDLabel: string(t.uid)},
+			Labels: map[string]string{workload.PlanLabel: string(t.plan), ejv1.JobUIDLabel: string(t.uid)},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: ejv1.GroupVersion.String(), Kind: "ExtractionJob", Name: t.job.Name, UID: t.uid,
 			}},
 		},
-		Spec: extractorPodSpec(t.job.Name, 1),
+		Spec: workload.ExtractorPodSpec(t.job.Name, 1),
 	}
 	if err := cl.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating pod %s: %w", pod.Name, err)
@@ -138,11 +143,15 @@ func (c *ceilingSide) Stop() {
 	}
 }
 
-func (c *ceilingSide) Process() *Process    { return nil }
-func (c *ceilingSide) SyncedMarker() string { return "" }
+func (c *ceilingSide) Process() *cluster.Process { return nil }
+func (c *ceilingSide) SyncedMarker() string      { return "" }
 func (c *ceilingSide) HeapBytes(context.Context) (float64, error) {
 	return 0, errors.New("the ceiling driver runs inside the harness")
 }
-func (c *ceilingSide) NewJob(name string, plan Plan) client.Object { return extractionJob(name, plan) }
-func (c *ceilingSide) JobType() client.Object                      { return &ejv1.ExtractionJob{} }
-func (c *ceilingSide) State(obj client.Object) JobState            { return extractionJobState(obj) }
+func (c *ceilingSide) NewJob(name string, plan workload.Plan) client.Object {
+	return workload.ExtractionJob(name, plan)
+}
+func (c *ceilingSide) JobType() client.Object { return &ejv1.ExtractionJob{} }
+func (c *ceilingSide) State(obj client.Object) workload.JobState {
+	return workload.ExtractionJobState(obj)
+}

@@ -1,11 +1,12 @@
-package main
+// Package cluster runs what every side runs on: a fresh etcd and
+// kube-apiserver, controller processes, and the fake kubelet.
+package cluster
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,10 +14,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-)
 
-// benchNamespace holds every object of a run.
-const benchNamespace = "bench"
+	"github.com/pybase/extraction-operator/test/bench/measure"
+)
 
 // Cluster is one fresh etcd and kube-apiserver, started by envtest from the
 // bin/ cache. Every run gets its own, so counters and caches start empty.
@@ -30,24 +30,26 @@ type Cluster struct {
 	dir                   string
 }
 
-func startCluster(ctx context.Context, s *Settings, runDir string) (*Cluster, error) {
+// Start starts etcd and kube-apiserver from assetsDir with the CRDs under
+// root, and creates the namespace; runDir gets the kubeconfigs.
+func Start(ctx context.Context, root, assetsDir, runDir, namespace string) (*Cluster, error) {
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(s.Root, "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: s.AssetsDir,
+		BinaryAssetsDirectory: assetsDir,
 	}
 	// envtest already runs etcd with --unsafe-no-fsync; its data lives in a
 	// temporary directory removed on Stop.
 	admin, err := env.Start()
 	if err != nil {
-		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", s.AssetsDir, err)
+		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", assetsDir, err)
 	}
 	c := &Cluster{env: env, Admin: withoutLimits(admin), dir: runDir}
-	if c.APIServerPID, err = childPID("kube-apiserver"); err != nil {
+	if c.APIServerPID, err = measure.ChildPID("kube-apiserver"); err != nil {
 		_ = c.Stop()
 		return nil, err
 	}
-	if c.EtcdPID, err = childPID("etcd"); err != nil {
+	if c.EtcdPID, err = measure.ChildPID("etcd"); err != nil {
 		_ = c.Stop()
 		return nil, err
 	}
@@ -55,10 +57,10 @@ func startCluster(ctx context.Context, s *Settings, runDir string) (*Cluster, er
 		_ = c.Stop()
 		return nil, err
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNamespace}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
 	if _, err := c.AdminClient.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		_ = c.Stop()
-		return nil, fmt.Errorf("creating namespace %s: %w", benchNamespace, err)
+		return nil, fmt.Errorf("creating namespace %s: %w", namespace, err)
 	}
 	return c, nil
 }
@@ -89,20 +91,6 @@ func (c *Cluster) Stop() error {
 		return err
 	case <-time.After(time.Minute):
 		return fmt.Errorf("envtest did not stop within a minute")
-	}
-}
-
-// profileAPIServer saves a CPU profile of kube-apiserver (its
-// /debug/pprof, on by default) in the run's directory, to show where the
-// API server spends its time on a side's requests.
-func (r *Run) profileAPIServer(ctx context.Context, d time.Duration) {
-	raw, err := r.Cluster.AdminClient.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").
-		Param("seconds", strconv.Itoa(int(d.Seconds()))).Timeout(d + time.Minute).DoRaw(ctx)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(r.Dir, "kube-apiserver.cpu.pprof"), raw, 0o644)
-	}
-	if err != nil {
-		logf("%s: profiling kube-apiserver: %v", r.Name, err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package workload
 
 import (
 	"fmt"
@@ -21,16 +21,16 @@ const (
 	PlanPermanent Plan = "permanent"
 )
 
-// planLabel carries a job's plan to its Pods.
-const planLabel = "bench.pybase.io/plan"
+// PlanLabel carries a job's plan to its Pods.
+const PlanLabel = "bench.pybase.io/plan"
 
 // Exit codes of the failures. The Job controller cannot read termination
 // messages, so its podFailurePolicy tells the two failures apart by exit
 // code; 65 is sysexits' EX_DATAERR, which the operator also reads as
 // CorruptedFile when a message is missing.
 const (
-	exitRetryable = 1
-	exitPermanent = 65
+	ExitRetryable = 1
+	ExitPermanent = 65
 )
 
 // Outcome is how the fake kubelet ends one attempt's Pod.
@@ -44,8 +44,8 @@ type Outcome struct {
 
 var (
 	success   = Outcome{Succeeded: true, Message: `{"pages":1}`}
-	retryable = Outcome{ExitCode: exitRetryable, Message: "ConnectionError: connection reset by peer"}
-	permanent = Outcome{ExitCode: exitPermanent, Message: "CorruptedFile: broken xref table"}
+	retryable = Outcome{ExitCode: ExitRetryable, Message: "ConnectionError: connection reset by peer"}
+	permanent = Outcome{ExitCode: ExitPermanent, Message: "CorruptedFile: broken xref table"}
 )
 
 // Outcome of the given attempt (1-based).
@@ -86,14 +86,14 @@ type Share struct {
 	Percent int
 }
 
-// retryMix is scenario 2's mix: 40 % succeed, 30 % fail once then succeed,
+// RetryMix is scenario 2's mix: 40 % succeed, 30 % fail once then succeed,
 // 10 % exhaust their retries, 20 % fail permanently.
-var retryMix = []Share{{PlanSucceed, 40}, {PlanFlaky, 30}, {PlanExhaust, 10}, {PlanPermanent, 20}}
+var RetryMix = []Share{{PlanSucceed, 40}, {PlanFlaky, 30}, {PlanExhaust, 10}, {PlanPermanent, 20}}
 
-// mix assigns plans to n jobs in the given shares, shuffled with a fixed
+// Mix assigns plans to n jobs in the given shares, shuffled with a fixed
 // seed so that every run and every side sees the same sequence. Counts are
 // rounded by largest remainder, so they always add up to n.
-func mix(n int, shares []Share) ([]Plan, error) {
+func Mix(n int, shares []Share) ([]Plan, error) {
 	total := 0
 	for _, s := range shares {
 		total += s.Percent
@@ -128,8 +128,8 @@ func mix(n int, shares []Share) ([]Plan, error) {
 	return plans, nil
 }
 
-// uniform is n jobs of one plan.
-func uniform(n int, p Plan) []Plan {
+// Uniform is n jobs of one plan.
+func Uniform(n int, p Plan) []Plan {
 	plans := make([]Plan, n)
 	for i := range plans {
 		plans[i] = p

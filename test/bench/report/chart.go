@@ -1,10 +1,11 @@
-package main
+package report
 
 import (
 	"bytes"
 	"fmt"
 	"image/color"
 	"math"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -12,6 +13,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/pybase/extraction-operator/test/bench/measure"
 )
 
 var (
@@ -27,7 +30,7 @@ var (
 
 func sideColor(side string) color.RGBA {
 	switch {
-	case isOperator(side):
+	case IsOperator(side):
 		return colOp
 	case side == "job-controller":
 		return colJob
@@ -245,32 +248,32 @@ func writesPanel(r *Report) panel {
 // latenessWidth and latenessBuckets make the lateness histogram: 0 … 400 ms
 // in 25 ms steps, the last bucket open-ended.
 const (
-	latenessWidth   = 25.0
+	latenessWidth   = 25
 	latenessBuckets = 16
 )
 
 func latenessPanel(r *Report) panel {
-	p := panel{title: fmt.Sprintf("3. Retry lateness, operator: retries per %.0f ms", latenessWidth)}
+	p := panel{title: fmt.Sprintf("3. Retry lateness, operator: retries per %d ms", latenessWidth)}
 	op := r.find("retry-mix", "operator", "")
 	if op == nil || op.Lateness == nil {
 		return p
 	}
 	early := 0
-	buckets := make([]float64, latenessBuckets)
+	var onTime []time.Duration
 	for _, ms := range op.LatenessMs {
 		if ms < 0 {
 			early++
 			continue
 		}
-		buckets[min(int(ms/latenessWidth), latenessBuckets-1)]++
+		onTime = append(onTime, time.Duration(ms*float64(time.Millisecond)))
 	}
 	p.bars = append(p.bars, bar{label: "early", segments: []segment{{float64(early), colEarly}}})
-	for i, c := range buckets {
-		label := fmt.Sprintf("%.0f", float64(i)*latenessWidth)
+	for i, c := range measure.Histogram(onTime, 0, latenessWidth*time.Millisecond, latenessBuckets) {
+		label := fmt.Sprintf("%d", i*latenessWidth)
 		if i == latenessBuckets-1 {
 			label += "+"
 		}
-		p.bars = append(p.bars, bar{label: label, segments: []segment{{c, colOp}}})
+		p.bars = append(p.bars, bar{label: label, segments: []segment{{float64(c), colOp}}})
 	}
 	p.note = fmt.Sprintf("p50 %.0f ms, p99 %.0f ms, max %.0f ms, %d early; target p99 250 ms", op.Lateness.P50, op.Lateness.P99, op.Lateness.Max, early)
 	p.legend = []legendItem{{"on time or late (ms late)", colOp}, {"early", colEarly}}

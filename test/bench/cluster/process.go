@@ -1,4 +1,4 @@
-package main
+package cluster
 
 import (
 	"bufio"
@@ -28,7 +28,9 @@ type Process struct {
 	notify  chan struct{}        // closed and replaced whenever a marker is first seen
 }
 
-func startProcess(name, logPath string, env, markers []string, binary string, args ...string) (*Process, error) {
+// StartProcess starts binary with args and env added to this process's
+// environment, its output going to logPath, watching for the markers.
+func StartProcess(name, logPath string, env, markers []string, binary string, args ...string) (*Process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -77,6 +79,7 @@ func (p *Process) scan(r io.Reader, log *os.File) {
 	_, _ = io.Copy(io.Discard, r)
 }
 
+// PID is the process's ID.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
 
 // WaitMarker waits until a line containing marker appears and returns when
