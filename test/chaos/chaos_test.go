@@ -13,7 +13,10 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/client-go/tools/leaderelection"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pybase/extraction-operator/test/harness/operator"
 )
 
 // TestKillRestart SIGKILLs the operator at random moments while the jobs of
@@ -22,15 +25,15 @@ import (
 func TestKillRestart(t *testing.T) {
 	start := time.Now()
 	run := newMixRun(t, "kill-restart", prof.jobs)
-	op, err := newOperatorProcess(run.dir, "operator", append([]string{manager}, operatorArgs()...))
+	op, err := operator.New(run.dir, "operator", append([]string{manager}, operatorArgs()...), operator.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run.operatorLogs = []string{op.logPath}
-	if err := op.start(); err != nil {
+	run.operatorLogs = []string{op.LogPath}
+	if err := op.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer op.kill()
+	defer op.Kill()
 	run.createJobs(prof.createOver)
 
 	// The API server restarts come after evenly spread kills.
@@ -43,20 +46,20 @@ func TestKillRestart(t *testing.T) {
 	var downtimes []string
 	for kills < prof.kills {
 		time.Sleep(run.r.duration(prof.killGapMin, prof.killGapMax))
-		if crashed := op.exitedUnexpectedly(); crashed != "" {
-			violations = append(violations, violation{what: crashed})
+		if err := op.Exited(); err != nil {
+			violations = append(violations, violation{what: err.Error()})
 		}
-		op.kill()
+		op.Kill()
 		kills++
 		time.Sleep(run.r.duration(0, 1500*time.Millisecond))
-		if err := op.start(); err != nil {
+		if err := op.Start(); err != nil {
 			t.Fatal(err)
 		}
 		if restartAfter[kills] && restarts < prof.apiRestarts {
 			time.Sleep(run.r.duration(500*time.Millisecond, 3*time.Second))
 			// The first restart is graceful, the second a SIGKILL.
 			hard := restarts%2 == 1
-			down, err := cp.restartAPIServer(hard, run.r.duration(0, 2*time.Second))
+			down, err := cp.RestartAPIServer(hard, run.r.duration(0, 2*time.Second))
 			if err != nil {
 				t.Fatalf("restarting kube-apiserver: %v", err)
 			}
@@ -72,11 +75,11 @@ func TestKillRestart(t *testing.T) {
 	stuck := run.waitFinished(time.Now().Add(prof.converge))
 	settled := time.Since(start)
 	violations = append(violations, run.verify(stuck)...)
-	violations = append(violations, quietCheck(prof.quiet, op.logPath)...)
-	if crashed := op.exitedUnexpectedly(); crashed != "" {
-		violations = append(violations, violation{what: crashed})
+	violations = append(violations, quietCheck(prof.quiet, op.LogPath)...)
+	if err := op.Exited(); err != nil {
+		violations = append(violations, violation{what: err.Error()})
 	}
-	errorsLogged := countErrors(reconcileErrors(readLog(op.logPath, 0)))
+	errorsLogged := operator.CountErrors(operator.ReconcileErrors(operator.ReadLog(op.LogPath, 0)))
 	n := run.report(violations)
 	summary("chaos kill-restart (%s): jobs: %d, pods: %d, kills: %d, apiserver restarts: %d, injected errors: 0, reconcile errors logged: %d, retries checked against nextRetryAt: %d (unobserved %d), faults over %s, all finished after %s, duration %s, violations: %d",
 		prof.name, len(run.jobs), run.obs.podCount(), kills, restarts, errorsLogged, run.retriesChecked, run.retriesUnobserved,
@@ -104,7 +107,7 @@ func TestWriteFailures(t *testing.T) {
 	violations := run.verify(stuck)
 	violations = append(violations, quietCheck(prof.quiet, logPath)...)
 	injected, byKind, writes := injector.total()
-	errorsLogged := countErrors(reconcileErrors(readLog(logPath, 0)))
+	errorsLogged := operator.CountErrors(operator.ReconcileErrors(operator.ReadLog(logPath, 0)))
 	n := run.report(violations)
 	if injected == 0 {
 		t.Errorf("no write failed: the injector did not act")
@@ -119,15 +122,57 @@ func TestWriteFailures(t *testing.T) {
 		run.retriesChecked, run.retriesUnobserved, settled.Round(time.Second), time.Since(start).Round(time.Second), n)
 }
 
-// Leader election timing of controller-runtime's defaults; cmd/main.go sets
-// none of them.
+// Leader election timing: controller-runtime's defaults (cmd/main.go sets
+// none of them), which client-go's elector runs.
 const (
 	leaseDuration = 15 * time.Second
 	retryPeriod   = 2 * time.Second
-	// client-go's elector waits RetryPeriod plus up to 1.2 × RetryPeriod of
-	// jitter between tries.
-	retryJitter = 1.2
+	// leasePoll is how often the test reads the Lease while it waits for a
+	// new holder.
+	leasePoll = 50 * time.Millisecond
+	// minRequestBudget is the least time budgeted for one API request.
+	minRequestBudget = 250 * time.Millisecond
 )
+
+// takeoverBound is the longest a takeover can take, counted from the
+// leader's SIGKILL to the test's read that shows the new holder, when no
+// API request takes longer than the request budget.
+//
+// Where the time goes, in client-go's tools/leaderelection:
+//
+//  1. The killed leader renewed last at R, before the kill K: measuring from
+//     K rather than R only makes a takeover look shorter.
+//  2. A candidate never compares the Lease's renewTime with its own clock
+//     (two machines' clocks need not agree): it starts counting the lease
+//     duration when it sees a record it has not seen before, at its first
+//     try after the renewal landed. Its tries run in wait.JitterUntil with
+//     leaderelection.JitterFactor (1.2), sliding: each starts RetryPeriod ×
+//     (1 + 1.2·u), u uniform in [0, 1), after the previous one ended, 2 s to
+//     4.4 s. So it sees R up to one jittered period late.
+//  3. It takes the lease at its first try that starts LeaseDuration after
+//     that sighting: up to one more jittered period late.
+//  4. Seven requests lie on that path: the renewal's own write, the try in
+//     flight when it landed and the sighting's read (each try is one read
+//     while the lease is held), the try in flight at the expiry, the
+//     acquiring try's read and update, and the test's read, which also
+//     waits up to leasePoll.
+//
+// Typically that is 15 s + two mean waits for the next try (1.7 s each)
+// − the mean time from the last renewal to the kill (1 s) ≈ 17 s, the
+// "lease duration plus a retry period"; the worst case is 15 + 2 × 4.4 =
+// 23.8 s plus the seven requests. A takeover of 20.4 s is two long waits.
+func takeoverBound(requestBudget time.Duration) time.Duration {
+	jittered := time.Duration(float64(retryPeriod) * (1 + leaderelection.JitterFactor))
+	return leaseDuration + 2*jittered + 7*requestBudget + leasePoll
+}
+
+// requestBudget is what the bound allows for one request: twice the
+// slowest read of the Lease the test itself made while it waited, which
+// the same API server served at the same time as the replicas' requests,
+// and never less than minRequestBudget.
+func requestBudget(slowestRead time.Duration) time.Duration {
+	return max(minRequestBudget, 2*slowestRead)
+}
 
 const leaseName = "extraction-operator.extraction.pybase.io"
 
@@ -157,23 +202,27 @@ func holder(lease *coordinationv1.Lease) string {
 	return *lease.Spec.HolderIdentity
 }
 
-// waitForHolder polls the lease until a holder other than previous holds it.
-func waitForHolder(namespace, previous string, timeout time.Duration) (*coordinationv1.Lease, time.Time, error) {
+// waitForHolder polls the lease until a holder other than previous holds
+// it; it returns when it saw that, and the slowest of its reads.
+func waitForHolder(namespace, previous string, timeout time.Duration) (lease *coordinationv1.Lease, seen time.Time, slowest time.Duration, err error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
+		sent := time.Now()
 		lease, err := currentLease(namespace)
+		seen = time.Now()
+		slowest = max(slowest, seen.Sub(sent))
 		if err == nil && holder(lease) != "" && holder(lease) != previous {
-			return lease, time.Now(), nil
+			return lease, seen, slowest, nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(leasePoll)
 	}
-	return nil, time.Time{}, fmt.Errorf("no new leader within %s (previous %q)", timeout, previous)
+	return nil, time.Time{}, slowest, fmt.Errorf("no new leader within %s (previous %q)", timeout, previous)
 }
 
 // TestLeaderElection runs two replicas with --leader-elect and SIGKILLs the
-// leader while jobs run: the other replica must take over within the lease
-// duration plus a retry period, nothing may happen while neither leads, and
-// no Pod may be created twice.
+// leader while jobs run: the other replica must take over within the bound
+// that client-go's elector gives (takeoverBound), nothing may happen while
+// neither leads, and no Pod may be created twice.
 func TestLeaderElection(t *testing.T) {
 	start := time.Now()
 	run := newMixRun(t, "leader-election", prof.leaderJobs)
@@ -181,23 +230,23 @@ func TestLeaderElection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replicas := make([]*operatorProcess, 2)
+	replicas := make([]*operator.Process, 2)
 	for i := range replicas {
-		if replicas[i], err = newOperatorProcess(run.dir, fmt.Sprintf("replica-%c", 'a'+i), command); err != nil {
+		if replicas[i], err = operator.New(run.dir, fmt.Sprintf("replica-%c", 'a'+i), command, operator.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		run.operatorLogs = append(run.operatorLogs, replicas[i].logPath)
-		defer replicas[i].kill()
+		run.operatorLogs = append(run.operatorLogs, replicas[i].LogPath)
+		defer replicas[i].Kill()
 	}
-	if err := replicas[0].start(); err != nil {
+	if err := replicas[0].Start(); err != nil {
 		t.Fatal(err)
 	}
-	lease, _, err := waitForHolder(run.namespace, "", time.Minute)
+	lease, _, _, err := waitForHolder(run.namespace, "", time.Minute)
 	if err != nil {
 		t.Fatalf("replica-a never became leader: %v", err)
 	}
 	leader, leaderID := 0, holder(lease)
-	if err := replicas[1].start(); err != nil {
+	if err := replicas[1].Start(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
@@ -206,17 +255,8 @@ func TestLeaderElection(t *testing.T) {
 	type gap struct{ from, to time.Time }
 	var violations []violation
 	var gaps []gap
-	var takeovers []string
+	var takeovers, bounds []string
 	withinLiteral := 0 // takeovers within lease duration + one unjittered retry period
-	// A candidate counts the lease duration from when it saw the last
-	// renewal, and both that sighting and its tries come every RetryPeriod
-	// plus up to 1.2 × RetryPeriod of jitter: so the takeover comes within
-	// the lease duration plus one (jittered) retry period of the lease
-	// expiring as the candidate sees it, which is at most one more jittered
-	// retry period after the expiry the lease object shows. One second more
-	// for a loaded machine.
-	jittered := time.Duration(float64(retryPeriod) * (1 + retryJitter))
-	bound := leaseDuration + 2*jittered + time.Second
 	for k := 0; k < prof.leaderKills; k++ {
 		time.Sleep(run.r.duration(2*time.Second, 6*time.Second))
 		before, err := currentLease(run.namespace)
@@ -224,20 +264,24 @@ func TestLeaderElection(t *testing.T) {
 			t.Fatalf("the lease is not held by the expected leader %q: %v %v", leaderID, holder(before), err)
 		}
 		killed := time.Now()
-		replicas[leader].kill()
-		after, seen, err := waitForHolder(run.namespace, leaderID, 2*time.Minute)
+		replicas[leader].Kill()
+		after, seen, slowest, err := waitForHolder(run.namespace, leaderID, 2*time.Minute)
 		if err != nil {
 			violations = append(violations, violation{what: "after SIGKILL of the leader: " + err.Error()})
 			break
 		}
 		takeover := seen.Sub(killed)
 		sinceRenew := seen.Sub(before.Spec.RenewTime.Time)
+		budget := requestBudget(slowest)
+		bound := takeoverBound(budget)
 		takeovers = append(takeovers, fmt.Sprintf("%s after the kill, %s after the last renewal", takeover.Round(100*time.Millisecond), sinceRenew.Round(100*time.Millisecond)))
-		t.Logf("kill %d: %s took over %s after the SIGKILL of %s (%s after its last renewal); bound %s",
-			k+1, replicas[1-leader].name, takeover.Round(10*time.Millisecond), replicas[leader].name, sinceRenew.Round(10*time.Millisecond), bound)
+		bounds = append(bounds, bound.Round(100*time.Millisecond).String())
+		t.Logf("kill %d: %s took over %s after the SIGKILL of %s (%s after its last renewal); bound %s (slowest lease read %s, request budget %s)",
+			k+1, replicas[1-leader].Name, takeover.Round(10*time.Millisecond), replicas[leader].Name, sinceRenew.Round(10*time.Millisecond),
+			bound.Round(10*time.Millisecond), slowest.Round(time.Millisecond), budget)
 		if takeover > bound {
-			violations = append(violations, violation{what: fmt.Sprintf("takeover took %s after the leader's SIGKILL, more than lease duration %s + retry periods of %s with client-go's jitter (%s)",
-				takeover.Round(10*time.Millisecond), leaseDuration, retryPeriod, bound)})
+			violations = append(violations, violation{what: fmt.Sprintf("takeover took %s after the leader's SIGKILL, more than lease duration %s + two retry periods of %s with client-go's jitter + 7 requests of %s (%s)",
+				takeover.Round(10*time.Millisecond), leaseDuration, retryPeriod, budget, bound.Round(10*time.Millisecond))})
 		}
 		if takeover <= leaseDuration+retryPeriod {
 			withinLiteral++
@@ -247,7 +291,7 @@ func TestLeaderElection(t *testing.T) {
 			acquired = after.Spec.AcquireTime.Time
 		}
 		gaps = append(gaps, gap{killed, acquired})
-		if err := replicas[leader].start(); err != nil { // back as a follower
+		if err := replicas[leader].Start(); err != nil { // back as a follower
 			t.Fatal(err)
 		}
 		leader, leaderID = 1-leader, holder(after)
@@ -276,14 +320,14 @@ func TestLeaderElection(t *testing.T) {
 			}
 		}
 	}
-	violations = append(violations, quietCheck(prof.quiet, replicas[0].logPath, replicas[1].logPath)...)
+	violations = append(violations, quietCheck(prof.quiet, replicas[0].LogPath, replicas[1].LogPath)...)
 	for _, r := range replicas {
-		if crashed := r.exitedUnexpectedly(); crashed != "" {
-			violations = append(violations, violation{what: crashed})
+		if err := r.Exited(); err != nil {
+			violations = append(violations, violation{what: err.Error()})
 		}
 	}
 	n := run.report(violations)
-	summary("chaos leader-election (%s): jobs: %d, pods: %d, replicas: 2, leader kills: %d, takeovers: [%s] (bound %s; %d of %d within %s), apiserver restarts: 0, injected errors: 0, retries checked against nextRetryAt: %d (unobserved %d), all finished after %s, duration %s, violations: %d",
-		prof.name, len(run.jobs), run.obs.podCount(), len(gaps), strings.Join(takeovers, "; "), bound, withinLiteral, len(gaps), leaseDuration+retryPeriod,
+	summary("chaos leader-election (%s): jobs: %d, pods: %d, replicas: 2, leader kills: %d, takeovers: [%s] (bounds [%s]; %d of %d within %s), apiserver restarts: 0, injected errors: 0, retries checked against nextRetryAt: %d (unobserved %d), all finished after %s, duration %s, violations: %d",
+		prof.name, len(run.jobs), run.obs.podCount(), len(gaps), strings.Join(takeovers, "; "), strings.Join(bounds, ", "), withinLiteral, len(gaps), leaseDuration+retryPeriod,
 		run.retriesChecked, run.retriesUnobserved, settled.Round(time.Second), time.Since(start).Round(time.Second), n)
 }

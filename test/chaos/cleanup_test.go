@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness/operator"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 // TestCleanup deletes things under the operator: a running attempt's Pod
@@ -43,15 +45,18 @@ func TestCleanup(t *testing.T) {
 	defer obs.stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	kube := startKubelet(ctx, obs, r)
-	op, err := newOperatorProcess(dir, "operator", append([]string{manager}, operatorArgs()...))
+	kube, err := startKubelet(ctx, obs, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := op.start(); err != nil {
+	op, err := operator.New(dir, "operator", append([]string{manager}, operatorArgs()...), operator.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer op.kill()
+	if err := op.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer op.Kill()
 
 	slow, slower := chaosBackoff, chaosBackoff
 	slow.Base, slow.Max = metav1.Duration{Duration: 4 * time.Second}, metav1.Duration{Duration: 8 * time.Second}
@@ -140,14 +145,16 @@ func TestCleanup(t *testing.T) {
 	podDeleted := waitFor("pod-deleted-while-down", "Running", running)
 	succeededDeleted := waitFor("succeeded-pod-deleted-while-down", "Running", running)
 	downRetry := waitFor("job-deleted-while-down-retry-pending", "Retrying", retrying)
-	op.kill()
+	op.Kill()
 	killedAt := time.Now()
 	pod := attemptPod(podDeleted.UID, 1)
 	if err := admin.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); err != nil {
 		t.Fatal(err)
 	}
 	pod = attemptPod(succeededDeleted.UID, 1)
-	kube.setStatus(pod, func(status *corev1.PodStatus) { finish(pod, status, outcomeOK, 1) })
+	if err := kube.Report(ctx, pod, jobs[succeededDeleted.Name].plan.simPlan().Ending(sim.OK)); err != nil {
+		t.Fatal(err)
+	}
 	if got := attemptPod(succeededDeleted.UID, 1); got.Status.Phase != corev1.PodSucceeded {
 		t.Fatalf("could not mark %s Succeeded: %s", got.Name, got.Status.Phase)
 	}
@@ -157,8 +164,8 @@ func TestCleanup(t *testing.T) {
 	deleteJob(downRetry, metav1.DeletePropagationBackground)
 	deleted = append(deleted, deletedJob{downRetry.Name, downRetry.UID, downRetry.Status.NextRetryAt.Time})
 	time.Sleep(time.Second)
-	logOffset := op.logSize()
-	if err := op.start(); err != nil {
+	logOffset := op.LogSize()
+	if err := op.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("operator down for %s while two Pods and a job were deleted", time.Since(killedAt).Round(time.Millisecond))
@@ -187,7 +194,9 @@ func TestCleanup(t *testing.T) {
 	}
 	time.Sleep(time.Until(latest.Add(3 * time.Second)))
 	// The orphaned attempt finishes, as a kubelet would report it.
-	kube.setStatus(orphanPod, func(status *corev1.PodStatus) { finish(orphanPod, status, outcomeFail, 1) })
+	if err := kube.Report(ctx, orphanPod, jobs[orphanJob.Name].plan.simPlan().Ending(sim.Fail)); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(3 * time.Second)
 
 	pods := &corev1.PodList{}
@@ -242,16 +251,16 @@ func TestCleanup(t *testing.T) {
 
 	// No error loops: a few errors around the restart are fine, a job that
 	// keeps failing to reconcile is not.
-	errs := reconcileErrors(readLog(op.logPath, logOffset))
+	errs := operator.ReconcileErrors(operator.ReadLog(op.LogPath, logOffset))
 	for key, list := range errs {
 		if len(list) > 3 {
 			violations = append(violations, violation{job: key, what: fmt.Sprintf("%d reconcile errors since the restart, first: %s", len(list), list[0])})
 		}
 	}
-	violations = append(violations, quietCheck(prof.quiet, op.logPath)...)
+	violations = append(violations, quietCheck(prof.quiet, op.LogPath)...)
 	violations = append(violations, obs.takeViolations()...)
-	if crashed := op.exitedUnexpectedly(); crashed != "" {
-		violations = append(violations, violation{what: crashed})
+	if err := op.Exited(); err != nil {
+		violations = append(violations, violation{what: err.Error()})
 	}
 
 	// Play the garbage collector, so the namespace ends clean.
@@ -260,9 +269,9 @@ func TestCleanup(t *testing.T) {
 			_ = admin.Delete(ctx, &pod)
 		}
 	}
-	n := reportViolations(t, dir, ns, obs, []string{op.logPath}, violations)
+	n := reportViolations(t, dir, ns, obs, []string{op.LogPath}, violations)
 	summary("chaos cleanup (%s): jobs: %d (Pod deleted while down, succeeded Pod deleted while down, job deleted with running Pod, job deleted with retry pending: background, foreground, while down), kills: 1, apiserver restarts: 0, injected errors: 0, reconcile errors logged since restart: %d, duration %s, violations: %d",
-		prof.name, len(jobs), countErrors(errs), time.Since(start).Round(time.Second), n)
+		prof.name, len(jobs), operator.CountErrors(errs), time.Since(start).Round(time.Second), n)
 }
 
 func lastErrorType(st ejv1.ExtractionJobStatus) string {

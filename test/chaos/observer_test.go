@@ -11,16 +11,17 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 // violation is one broken invariant, about one job when job is set.
@@ -90,7 +91,6 @@ type jobSeen struct {
 // observer watches a run's jobs and Pods and checks, event by event, what can
 // only be seen while it happens: a Pod name reused by a second Pod, two Pods
 // for one attempt, a changed nextRetryAt, a job leaving its terminal phase.
-// It also hands each new Pod to the kubelet.
 type observer struct {
 	cache  cache.Cache
 	cancel context.CancelFunc
@@ -102,8 +102,6 @@ type observer struct {
 	jobsByName map[string]*jobSeen
 	nextRetry  map[attemptKey]time.Time
 	violations []violation
-	onPod      func(*corev1.Pod)
-	onJob      func(*ejv1.ExtractionJob)
 }
 
 func startObserver(namespaces ...string) (*observer, error) {
@@ -115,7 +113,7 @@ func startObserver(namespaces ...string) (*observer, error) {
 	for _, ns := range namespaces {
 		defaultNamespaces[ns] = cache.Config{}
 	}
-	c, err := cache.New(cp.restConfig(200, 400), cache.Options{
+	c, err := cache.New(cp.Config(200, 400), cache.Options{
 		Scheme:            scheme,
 		DefaultNamespaces: defaultNamespaces,
 		ByObject: map[client.Object]cache.ByObject{
@@ -214,11 +212,7 @@ func (o *observer) pod(obj any, deleted bool) {
 	if deleted {
 		seen.deleted = true
 	}
-	hook := o.onPod
 	o.mu.Unlock()
-	if hook != nil && !deleted {
-		hook(pod)
-	}
 }
 
 func (o *observer) job(obj any, deleted bool) {
@@ -276,11 +270,7 @@ func (o *observer) job(obj any, deleted bool) {
 		o.violate(key, "left its terminal phase %s for %s (attempt %d)", seen.firstTerminal, st.Phase, st.Attempt)
 		seen.firstTerminal = st.Phase
 	}
-	hook := o.onJob
 	o.mu.Unlock()
-	if hook != nil && !deleted {
-		hook(job)
-	}
 }
 
 // jobSnapshot returns a copy of what the observer saw of a job, by name.
@@ -336,140 +326,17 @@ func (o *observer) currentJob(ctx context.Context, namespace, name string) (*ejv
 	return job, err
 }
 
-// kubelet plays the kubelet for the run's Pods: after a short random delay it
-// marks each new Pod Running, and after another one it ends it as the plan
-// annotation says for the Pod's attempt.
-type kubelet struct {
-	r      *lockedRand
-	mu     sync.Mutex
-	driven map[types.UID]bool
-	wg     sync.WaitGroup
-	ctx    context.Context
-	// failures counts status writes that never landed.
-	failures int
-}
-
-func startKubelet(ctx context.Context, o *observer, r *lockedRand) *kubelet {
-	k := &kubelet{r: r, driven: map[types.UID]bool{}, ctx: ctx}
-	o.mu.Lock()
-	o.onPod = k.see
-	o.mu.Unlock()
-	// Pods the observer saw before the hook was set.
-	list := &corev1.PodList{}
-	if err := o.cache.List(ctx, list); err == nil {
-		for i := range list.Items {
-			k.see(&list.Items[i])
-		}
-	}
-	return k
-}
-
-func (k *kubelet) see(pod *corev1.Pod) {
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || pod.DeletionTimestamp != nil {
-		return
-	}
-	k.mu.Lock()
-	if k.driven[pod.UID] {
-		k.mu.Unlock()
-		return
-	}
-	k.driven[pod.UID] = true
-	k.mu.Unlock()
-	k.wg.Add(1)
-	go k.drive(pod.DeepCopy())
-}
-
-func (k *kubelet) drive(pod *corev1.Pod) {
-	defer k.wg.Done()
-	attempt, _ := strconv.Atoi(pod.Labels[ejv1.AttemptLabel])
-	outcome := parsePlan(pod.Annotations[planAnnotation]).at(attempt)
-	time.Sleep(k.r.duration(20*time.Millisecond, 300*time.Millisecond))
-	if !k.setStatus(pod, func(status *corev1.PodStatus) { running(pod, status) }) {
-		return
-	}
-	if outcome == outcomeHold || outcome == "" {
-		return
-	}
-	time.Sleep(k.r.duration(50*time.Millisecond, 500*time.Millisecond))
-	k.setStatus(pod, func(status *corev1.PodStatus) { finish(pod, status, outcome, attempt) })
-}
-
-// setStatus writes a Pod's status, retrying through conflicts and API server
-// restarts; it gives up when the Pod is gone, replaced or already finished.
-func (k *kubelet) setStatus(pod *corev1.Pod, mutate func(*corev1.PodStatus)) bool {
-	var done bool
-	err := retryUntil(k.ctx, 5*time.Minute, func(ctx context.Context) error {
-		current := &corev1.Pod{}
-		err := admin.Get(ctx, client.ObjectKeyFromObject(pod), current)
-		if apierrors.IsNotFound(err) || (err == nil && current.UID != pod.UID) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if current.Status.Phase == corev1.PodSucceeded || current.Status.Phase == corev1.PodFailed || current.DeletionTimestamp != nil {
-			return nil
-		}
-		mutate(&current.Status)
-		if err := admin.Status().Update(ctx, current); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return err
-		}
-		done = true
-		return nil
-	})
+// startKubelet plays the kubelet for the Pods the observer watches, with
+// short random delays: 20 to 300 ms Pending, 50 to 500 ms running.
+func startKubelet(ctx context.Context, o *observer, r *lockedRand) (*sim.Kubelet, error) {
+	client, err := kubernetes.NewForConfig(cp.Config(200, 400))
 	if err != nil {
-		k.mu.Lock()
-		k.failures++
-		k.mu.Unlock()
+		return nil, err
 	}
-	return done
+	k := sim.NewKubelet(sim.Options{
+		Client:     client,
+		StartDelay: func() time.Duration { return r.duration(20*time.Millisecond, 300*time.Millisecond) },
+		RunTime:    func() time.Duration { return r.duration(50*time.Millisecond, 500*time.Millisecond) },
+	})
+	return k, k.Start(ctx, o.cache)
 }
-
-func running(pod *corev1.Pod, status *corev1.PodStatus) {
-	now := metav1.Now()
-	status.Phase = corev1.PodRunning
-	status.StartTime = &now
-	status.ContainerStatuses = []corev1.ContainerStatus{{
-		Name: "extractor", Image: pod.Spec.Containers[0].Image, Started: ptrTo(true),
-		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
-	}}
-}
-
-func finish(pod *corev1.Pod, status *corev1.PodStatus, outcome string, attempt int) {
-	now := metav1.Now()
-	started := now
-	if status.StartTime != nil {
-		started = *status.StartTime
-	}
-	terminated := &corev1.ContainerStateTerminated{StartedAt: started, FinishedAt: now}
-	switch outcome {
-	case outcomeOK:
-		status.Phase = corev1.PodSucceeded
-		terminated.Reason, terminated.Message = "Completed", fmt.Sprintf(`{"pages":%d,"chaos":true}`, attempt)
-	case outcomeFail:
-		status.Phase = corev1.PodFailed
-		terminated.ExitCode, terminated.Reason = 1, "Error"
-		terminated.Message = fmt.Sprintf("ConnectionError: chaos: connection reset by peer (attempt %d)", attempt)
-	case outcomePerm:
-		status.Phase = corev1.PodFailed
-		terminated.ExitCode, terminated.Reason = 1, "Error"
-		terminated.Message = fmt.Sprintf("CorruptedFile: chaos: broken xref table (attempt %d)", attempt)
-	case outcomeEvict:
-		status.Phase = corev1.PodFailed
-		status.Reason, status.Message = "Evicted", "The node was low on resource: memory."
-		terminated.ExitCode, terminated.Reason = 137, "Error"
-		status.Conditions = append(status.Conditions, corev1.PodCondition{
-			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "TerminationByKubelet",
-			LastTransitionTime: now,
-		})
-	}
-	status.ContainerStatuses = []corev1.ContainerStatus{{
-		Name: "extractor", Image: pod.Spec.Containers[0].Image, Started: ptrTo(false),
-		State: corev1.ContainerState{Terminated: terminated},
-	}}
-}
-
-func ptrTo[T any](v T) *T { return &v }

@@ -4,27 +4,25 @@ package chaos
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness/builders"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
-// planAnnotation on a job's pod template (and so on each attempt's Pod) tells
-// the test's kubelet how each attempt ends: a comma-separated list of
-// outcomes, one per attempt; attempts past the end repeat the last one.
-const planAnnotation = "chaos.extraction.pybase.io/plan"
-
-// The outcomes an attempt can have.
+// Every chaos job's Pods play a per-attempt list of outcomes (the
+// sim.extraction.pybase.io/attempts annotation), with the failure and the
+// result below; attempts past the end repeat the last outcome. sim.Fail
+// exits 1 with a retryable ConnectionError, sim.Perm with a permanent
+// CorruptedFile, sim.Evict is a disruption, sim.Hold runs until deleted
+// (for cancel and deletion cases).
 const (
-	outcomeOK    = "ok"    // exits 0 with a JSON result
-	outcomeFail  = "fail"  // exits 1 with ConnectionError: retryable
-	outcomePerm  = "perm"  // exits 1 with CorruptedFile: permanent
-	outcomeEvict = "evict" // the kubelet evicts the Pod: a disruption
-	outcomeHold  = "hold"  // runs until deleted: for cancel and deletion cases
+	chaosFailure = "ConnectionError: chaos: connection reset by peer"
+	chaosResult  = `{"chaos":true}`
 )
 
 const chaosImage = "registry.example/extractor:chaos"
@@ -38,18 +36,25 @@ var chaosBackoff = ejv1.Backoff{
 	JitterPercent: ptr.To[int32](20),
 }
 
-type plan []string
+// plan is a job's outcome per attempt.
+type plan []sim.Token
 
-func parsePlan(s string) plan { return strings.Split(s, ",") }
+// parsePlan reads a plan the test writes out, such as "fail,ok".
+func parsePlan(s string) plan {
+	tokens, err := sim.ParseTokens(s)
+	if err != nil {
+		panic(err)
+	}
+	return tokens
+}
 
-func (p plan) at(attempt int) string {
-	if attempt < 1 {
-		return ""
-	}
-	if attempt > len(p) {
-		return p[len(p)-1]
-	}
-	return p[attempt-1]
+func (p plan) at(attempt int) sim.Token { return sim.TokenAt(p, attempt) }
+
+func (p plan) String() string { return sim.JoinTokens(p) }
+
+// simPlan is the plan as the simulated kubelet reads it.
+func (p plan) simPlan() sim.Plan {
+	return sim.Plan{Attempts: p, Message: chaosFailure, Result: chaosResult}
 }
 
 // jobPlan is one job of a run: what the test asked for and what must come of it.
@@ -88,20 +93,20 @@ func expect(p plan, maxRetries, maxDisruptions int32, b ejv1.Backoff, cancel boo
 		e.attempts = int32(attempt)
 		var delay time.Duration
 		switch p.at(attempt) {
-		case outcomeOK:
+		case sim.OK:
 			e.phase = ejv1.PhaseSucceeded
 			return e
-		case outcomePerm:
+		case sim.Perm:
 			e.phase = ejv1.PhaseFailed
 			return e
-		case outcomeEvict:
+		case sim.Evict:
 			if e.disruptionCount < maxDisruptions {
 				e.disruptionCount++
 				delay = min(b.Base.Duration, b.Max.Duration)
 				break
 			}
 			fallthrough
-		case outcomeFail:
+		case sim.Fail:
 			if e.retryCount >= maxRetries {
 				e.phase = ejv1.PhaseFailed
 				return e
@@ -120,11 +125,11 @@ func expect(p plan, maxRetries, maxDisruptions int32, b ejv1.Backoff, cancel boo
 }
 
 // outcomeOfAttempt is the status.attempts outcome an attempt must record.
-func outcomeOfAttempt(token string) ejv1.AttemptOutcome {
+func outcomeOfAttempt(token sim.Token) ejv1.AttemptOutcome {
 	switch token {
-	case outcomeOK:
+	case sim.OK:
 		return ejv1.OutcomeSucceeded
-	case outcomeHold:
+	case sim.Hold:
 		return ejv1.OutcomeCancelled
 	default:
 		return ejv1.OutcomeFailed
@@ -179,23 +184,7 @@ func newJobPlans(r *lockedRand, namespace, prefix string, n int) []*jobPlan {
 
 // object is the ExtractionJob of a plan.
 func (j *jobPlan) object() *ejv1.ExtractionJob {
-	planText := strings.Join(j.plan, ",")
-	return &ejv1.ExtractionJob{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: j.namespace, Name: j.name,
-			Annotations: map[string]string{planAnnotation: planText},
-		},
-		Spec: ejv1.ExtractionJobSpec{
-			Format: ejv1.FormatPDF,
-			Source: ejv1.Source{URL: "s3://chaos/" + j.name + ".pdf"},
-			RetryPolicy: ejv1.RetryPolicy{
-				MaxRetries:     ptr.To(j.maxRetries),
-				MaxDisruptions: ptr.To(j.maxDisruptions),
-				Backoff:        j.backoff,
-			},
-			PodTemplate: &ejv1.PodTemplate{Metadata: ejv1.PodTemplateMetadata{
-				Annotations: map[string]string{planAnnotation: planText},
-			}},
-		},
-	}
+	return builders.ExtractionJob(j.namespace, j.name, j.plan.simPlan(),
+		builders.WithSource("s3://chaos/"+j.name+".pdf"),
+		builders.WithRetryPolicy(j.maxRetries, j.maxDisruptions, j.backoff))
 }

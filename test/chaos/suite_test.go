@@ -3,9 +3,9 @@
 // Package chaos kills, restarts and starves the ExtractionJob operator while
 // jobs with a mix of failures run through a real kube-apiserver and etcd, and
 // checks afterwards that nothing was lost, done twice, done early or left
-// stuck. The test plays the kubelet: it moves each attempt's Pod to Running
-// and then to the outcome that the job's plan annotation names for that
-// attempt.
+// stuck. The test plays the kubelet with test/harness/sim: it moves each
+// attempt's Pod to Running and then to the outcome that the job's
+// sim.extraction.pybase.io/attempts annotation names for that attempt.
 //
 // Run it with `make test-chaos-short` (about 3 minutes) or `make test-chaos`
 // (1,000 jobs, at least 20 operator kills, two kube-apiserver restarts). It is
@@ -22,6 +22,10 @@
 //	CHAOS_SEED                seed of the job mix and of the fault timing
 //	CHAOS_ARTIFACTS           where logs and evidence go (default bin/chaos)
 //	KUBEBUILDER_ASSETS        directory with etcd and kube-apiserver (default bin/envtest-*)
+//
+// The control plane, the operator process, the simulated kubelet and the
+// job builders come from test/harness; this package holds the scenarios and
+// their checks.
 package chaos
 
 import (
@@ -29,7 +33,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,19 +40,20 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness"
+	"github.com/pybase/extraction-operator/test/harness/builders"
+	"github.com/pybase/extraction-operator/test/harness/controlplane"
+	"github.com/pybase/extraction-operator/test/harness/operator"
 )
 
 // profile sizes a run.
@@ -89,7 +93,7 @@ var (
 	seed       uint64
 	root       string // the repository
 	artifacts  string // logs, kubeconfigs and evidence of this run
-	cp         *controlPlane
+	cp         *controlplane.ControlPlane
 	scheme     = runtime.NewScheme()
 	admin      client.WithWatch // the test's own client, never faulty
 	adminCfg   *rest.Config
@@ -106,12 +110,14 @@ func testMain(m *testing.M) int {
 	if err := setUp(); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos: setting up:", err)
 		if cp != nil {
-			cp.stop()
+			_ = cp.Stop()
 		}
 		return 1
 	}
 	code := m.Run()
-	cp.stop()
+	if err := cp.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos: stopping the control plane:", err)
+	}
 	fmt.Printf("chaos: logs and evidence in %s\n", artifacts)
 	return code
 }
@@ -134,7 +140,7 @@ func setUp() error {
 	seed = uint64(envInt("CHAOS_SEED", int(time.Now().UnixNano()%1_000_000)))
 
 	var err error
-	if root, err = filepath.Abs(filepath.Join("..", "..")); err != nil {
+	if root, err = harness.RepoRoot(); err != nil {
 		return err
 	}
 	artifacts = envOr("CHAOS_ARTIFACTS", filepath.Join(root, "bin", "chaos"))
@@ -158,41 +164,21 @@ func setUp() error {
 	klog.SetLogger(logger)
 
 	start := time.Now()
-	manager = filepath.Join(artifacts, "manager")
-	build := exec.Command("go", "build", "-o", manager, "./cmd")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd: %w\n%s", err, out)
+	if manager, err = operator.Build(root, artifacts); err != nil {
+		return err
 	}
 	fmt.Printf("chaos: built the operator in %s\n", time.Since(start).Round(time.Millisecond))
 
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		dirs, _ := filepath.Glob(filepath.Join(root, "bin", "envtest-*"))
-		if len(dirs) == 0 {
-			return fmt.Errorf("no bin/envtest-* and no KUBEBUILDER_ASSETS: run `make envtest-assets`")
-		}
-		assets = dirs[len(dirs)-1]
-	}
 	start = time.Now()
-	cp, err = newControlPlane(filepath.Join(artifacts, "control-plane"),
-		filepath.Join(assets, "etcd"), filepath.Join(assets, "kube-apiserver"))
+	cp, err = controlplane.Start(controlplane.Options{Dir: filepath.Join(artifacts, "control-plane"), Scheme: scheme})
 	if err != nil {
 		return err
 	}
-	if err := cp.start(); err != nil {
-		return err
-	}
-	adminCfg = cp.restConfig(500, 1000)
+	adminCfg = cp.Config(500, 1000)
 	if admin, err = client.NewWithWatch(adminCfg, client.Options{Scheme: scheme}); err != nil {
 		return err
 	}
-	if _, err := envtest.InstallCRDs(adminCfg, envtest.CRDInstallOptions{
-		Paths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfPathMissing: true,
-	}); err != nil {
-		return fmt.Errorf("installing the CRD: %w", err)
-	}
-	fmt.Printf("chaos: etcd and kube-apiserver ready in %s (%s)\n", time.Since(start).Round(time.Millisecond), cp.url())
+	fmt.Printf("chaos: etcd and kube-apiserver ready in %s (%s)\n", time.Since(start).Round(time.Millisecond), cp.URL())
 	return nil
 }
 
@@ -254,7 +240,7 @@ func (l *lockedRand) intN(n int) int {
 // newNamespace creates a namespace for one run.
 func newNamespace(t *testing.T, prefix string) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	ns := builders.Namespace(prefix+"-", nil)
 	if err := admin.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating a namespace: %v", err)
 	}

@@ -22,6 +22,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness/operator"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 // mixRun is one run of jobs drawn from the failure mix in one namespace,
@@ -34,7 +36,7 @@ type mixRun struct {
 	r         *lockedRand
 	jobs      []*jobPlan
 	obs       *observer
-	kubelet   *kubelet
+	kubelet   *sim.Kubelet
 	ctx       context.Context
 	cancel    context.CancelFunc
 	created   sync.WaitGroup
@@ -65,11 +67,13 @@ func newMixRun(t *testing.T, name string, n int) *mixRun {
 		t: t, name: name, namespace: ns, dir: dir, r: r, obs: obs, ctx: ctx, cancel: cancel,
 		jobs: newJobPlans(r, ns, "cj", n), started: time.Now(),
 	}
-	run.kubelet = startKubelet(ctx, obs, r)
 	t.Cleanup(func() { run.cancel(); run.obs.stop() })
+	if run.kubelet, err = startKubelet(ctx, obs, r); err != nil {
+		t.Fatalf("starting the kubelet: %v", err)
+	}
 	counts := map[string]int{}
 	for _, j := range run.jobs {
-		counts[fmt.Sprintf("%s→%s", strings.Join(j.plan, ","), j.expect.phase)]++
+		counts[fmt.Sprintf("%s→%s", j.plan, j.expect.phase)]++
 	}
 	t.Logf("%s: %d jobs in namespace %s: %v", name, n, ns, counts)
 	return run
@@ -164,8 +168,8 @@ func (m *mixRun) verify(stuck []*jobPlan) []violation {
 	for _, e := range m.createErr {
 		out = append(out, violation{what: "the test could not create or cancel a job: " + e})
 	}
-	if m.kubelet.failures > 0 {
-		out = append(out, violation{what: fmt.Sprintf("the test's kubelet failed to write %d Pod statuses", m.kubelet.failures)})
+	if n := m.kubelet.AbandonedWrites(); n > 0 {
+		out = append(out, violation{what: fmt.Sprintf("the test's kubelet failed to write %d Pod statuses", n)})
 	}
 	for _, j := range stuck {
 		job, err := m.obs.currentJob(ctx, j.namespace, j.name)
@@ -222,7 +226,7 @@ func (m *mixRun) verifyJob(j *jobPlan, job *ejv1.ExtractionJob, pods []corev1.Po
 	}
 	st, exp := job.Status, j.expect
 	if st.Phase != exp.phase {
-		add("phase %q, want %q (plan %s, maxRetries %d, maxDisruptions %d)", st.Phase, exp.phase, strings.Join(j.plan, ","), j.maxRetries, j.maxDisruptions)
+		add("phase %q, want %q (plan %s, maxRetries %d, maxDisruptions %d)", st.Phase, exp.phase, j.plan, j.maxRetries, j.maxDisruptions)
 	}
 	if st.RetryCount != exp.retryCount {
 		add("retryCount %d, want %d", st.RetryCount, exp.retryCount)
@@ -337,25 +341,17 @@ func (m *mixRun) verifyJob(j *jobPlan, job *ejv1.ExtractionJob, pods []corev1.Po
 func quietCheck(period time.Duration, logPaths ...string) []violation {
 	offsets := make([]int64, len(logPaths))
 	for i, p := range logPaths {
-		offsets[i] = logSizeOf(p)
+		offsets[i] = operator.LogSize(p)
 	}
 	time.Sleep(period)
 	var out []violation
 	for i, p := range logPaths {
-		for job, errs := range reconcileErrors(readLog(p, offsets[i])) {
+		for job, errs := range operator.ReconcileErrors(operator.ReadLog(p, offsets[i])) {
 			out = append(out, violation{job: job, what: fmt.Sprintf("%d reconcile errors in %s after the run settled (error loop), first: %s",
 				len(errs), filepath.Base(p), errs[0])})
 		}
 	}
 	return out
-}
-
-func logSizeOf(path string) int64 {
-	info, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return info.Size()
 }
 
 // report writes evidence for the violations (the job's YAML, its Pods, what
@@ -450,7 +446,7 @@ func writeEvidence(dir, key string, obs *observer, logs []string, violations []v
 	}
 	for _, logPath := range logs {
 		fmt.Fprintf(&b, "\n## %s (lines naming the job or its Pods, and restart markers)\n```\n", logPath)
-		for _, line := range logExcerpt(logPath, 200, words...) {
+		for _, line := range operator.Excerpt(logPath, 200, words...) {
 			fmt.Fprintln(&b, line)
 		}
 		fmt.Fprintf(&b, "```\n")
@@ -463,7 +459,7 @@ func (m *mixRun) writeTimeline() {
 	var b strings.Builder
 	for _, j := range m.jobs {
 		seen, ok := m.obs.jobSnapshot(j.key())
-		fmt.Fprintf(&b, "%s plan=%s maxRetries=%d maxDisruptions=%d cancel=%t expect=%s/%d attempts\n", j.key(), strings.Join(j.plan, ","),
+		fmt.Fprintf(&b, "%s plan=%s maxRetries=%d maxDisruptions=%d cancel=%t expect=%s/%d attempts\n", j.key(), j.plan,
 			j.maxRetries, j.maxDisruptions, j.cancel, j.expect.phase, j.expect.attempts)
 		if !ok {
 			continue

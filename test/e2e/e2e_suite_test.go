@@ -17,6 +17,9 @@
 //	E2E_KUBECONFIG    use this cluster instead, and leave it alone afterwards
 //	E2E_KEEP_CLUSTER  set to keep the kwok cluster after the run, for debugging
 //	KUBECTL           kubectl to use (default: kubectl on PATH)
+//
+// The operator process, the builders and the simulated kubelet that the
+// stages are checked against come from test/harness.
 package e2e
 
 import (
@@ -31,7 +34,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +41,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -47,8 +48,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness"
+	"github.com/pybase/extraction-operator/test/harness/builders"
+	"github.com/pybase/extraction-operator/test/harness/operator"
 )
 
 const (
@@ -67,7 +73,7 @@ var (
 	kubectlBinary  string
 	restConfig     *rest.Config
 	k8s            client.WithWatch
-	operator       *operatorProcess
+	op             *operator.Process
 	operatorConfig string // kubeconfig with the operator ServiceAccount's token
 	metricsAddr    string
 	suiteStart     time.Time
@@ -83,8 +89,10 @@ func TestE2E(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	suiteStart = time.Now()
+	// The suite's own caches (the simulated kubelet's) log here.
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter)))
 	var err error
-	root, err = filepath.Abs(filepath.Join("..", ".."))
+	root, err = harness.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 	artifacts = filepath.Join(root, "bin", "e2e")
 	Expect(os.MkdirAll(artifacts, 0o755)).To(Succeed())
@@ -118,11 +126,8 @@ var _ = BeforeSuite(func() {
 	kubectlOK("wait", "--for=condition=Established", "crd/"+crdName, "--timeout=60s")
 
 	By("building the operator")
-	binary := filepath.Join(artifacts, "manager")
-	build := exec.Command("go", "build", "-o", binary, "./cmd")
-	build.Dir = root
-	out, err := run(build)
-	Expect(err).NotTo(HaveOccurred(), out)
+	binary, err := operator.Build(root, artifacts)
+	Expect(err).NotTo(HaveOccurred())
 
 	By("running the operator as ServiceAccount " + operatorServiceAccount)
 	token := kubectlOK("-n", operatorNamespace, "create", "token", operatorServiceAccount, "--duration=2h")
@@ -138,10 +143,14 @@ var _ = BeforeSuite(func() {
 		// must be given.
 		"--leader-elect", "--leader-election-namespace=" + operatorNamespace,
 	}
-	operator = startOperator(binary, operatorConfig, filepath.Join(artifacts, "operator.log"), args...)
+	// One log per run.
+	Expect(os.RemoveAll(filepath.Join(artifacts, "operator.log"))).To(Succeed())
+	op, err = operator.New(artifacts, "operator", append([]string{binary, "--kubeconfig", operatorConfig}, args...), operator.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(op.Start()).To(Succeed())
 	Eventually(func() (int, error) {
-		if operator.exited() {
-			return 0, StopTrying("the operator exited:\n" + operator.logTail(30))
+		if err := op.Exited(); err != nil {
+			return 0, StopTrying(err.Error() + ":\n" + op.LogTail(30))
 		}
 		resp, err := http.Get("http://" + probeAddr + "/readyz")
 		if err != nil {
@@ -154,9 +163,9 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
-	if operator != nil {
-		operator.stop()
-		GinkgoWriter.Printf("operator log: %s\n", operator.logPath)
+	if op != nil {
+		op.Stop()
+		GinkgoWriter.Printf("operator log: %s\n", op.LogPath)
 	}
 	if ownCluster && os.Getenv("E2E_KEEP_CLUSTER") == "" {
 		out, err := run(exec.Command(filepath.Join(root, "hack", "kwok-cluster.sh"), "down", clusterName))
@@ -167,10 +176,10 @@ var _ = AfterSuite(func() {
 
 // A failed spec shows what the operator saw and did.
 var _ = ReportAfterEach(func(report SpecReport) {
-	if !report.Failed() || operator == nil {
+	if !report.Failed() || op == nil {
 		return
 	}
-	fmt.Fprintf(GinkgoWriter, "\n--- last lines of %s:\n%s\n", operator.logPath, operator.logTail(40))
+	fmt.Fprintf(GinkgoWriter, "\n--- last lines of %s:\n%s\n", op.LogPath, op.LogTail(40))
 	out, _ := kubectl("get", "extractionjobs,pods", "-A", "-o", "wide")
 	fmt.Fprintf(GinkgoWriter, "--- kubectl get extractionjobs,pods -A:\n%s\n", out)
 })
@@ -239,73 +248,12 @@ var insecureHTTPS = &http.Client{
 	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // self-signed test endpoint
 }
 
-// operatorProcess is the operator running as a child of the test.
-type operatorProcess struct {
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-}
-
-func startOperator(binary, kubeconfig, logPath string, args ...string) *operatorProcess {
-	GinkgoHelper()
-	logFile, err := os.Create(logPath)
-	Expect(err).NotTo(HaveOccurred())
-	cmd := exec.Command(binary, append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// The operator dies with the test binary, even when that is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	Expect(cmd.Start()).To(Succeed())
-	p := &operatorProcess{cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
-	return p
-}
-
-func (p *operatorProcess) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *operatorProcess) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *operatorProcess) logTail(lines int) string {
-	data, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
-
 // createNamespace creates a namespace that enforces the "restricted" Pod
 // Security Standard, so every attempt Pod the operator creates there must
 // meet it, and waits for the ServiceAccount that Pods need.
 func createNamespace(name string) {
 	GinkgoHelper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-		"pod-security.kubernetes.io/enforce": "restricted",
-	}}}
+	ns := builders.Namespace(name, builders.RestrictedLabels)
 	ctx := context.Background()
 	err := k8s.Create(ctx, ns)
 	if apierrors.IsAlreadyExists(err) {

@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 // applyYAML applies a manifest with kubectl, so these specs read like what a
@@ -26,9 +29,9 @@ func applyYAML(namespace, manifest string) {
 	Expect(err).NotTo(HaveOccurred(), out)
 }
 
-// simulatedJob is an ExtractionJob whose Pods behave as the annotations say
-// (see config/kwok/README.md).
-func simulatedJob(name, retryPolicy string, annotations map[string]string) string {
+// simulatedJob is an ExtractionJob whose Pods play the plan (see
+// config/kwok/README.md).
+func simulatedJob(name, retryPolicy string, plan sim.Plan) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: extraction.pybase.io/v1alpha1\nkind: ExtractionJob\nmetadata:\n  name: %s\n", name)
 	fmt.Fprintf(&b, "spec:\n  format: pdf\n  source:\n    url: s3://e2e/%s.pdf\n", name)
@@ -36,8 +39,9 @@ func simulatedJob(name, retryPolicy string, annotations map[string]string) strin
 		fmt.Fprintf(&b, "  retryPolicy:\n%s", retryPolicy)
 	}
 	b.WriteString("  podTemplate:\n    metadata:\n      annotations:\n")
-	for k, v := range annotations {
-		fmt.Fprintf(&b, "        %s: %q\n", k, v)
+	annotations := plan.Annotations()
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
+		fmt.Fprintf(&b, "        %s: %q\n", k, annotations[k])
 	}
 	return b.String()
 }
@@ -56,9 +60,7 @@ var _ = Describe("Deleting a job", Ordered, func() {
 	AfterAll(func() { _, _ = kubectl("delete", "namespace", ns, "--wait=false") })
 
 	It("deletes its running Pod through the garbage collector", func() {
-		applyYAML(ns, simulatedJob("long-running", "", map[string]string{
-			"sim.extraction.pybase.io/run-seconds": "600",
-		}))
+		applyYAML(ns, simulatedJob("long-running", "", sim.Plan{Attempts: []sim.Token{sim.Hold}}))
 		Eventually(phaseOf(ns, "long-running")).Should(Equal(ejv1.PhaseRunning))
 		job, err := getJob(ns, "long-running")
 		Expect(err).NotTo(HaveOccurred())
@@ -73,11 +75,7 @@ var _ = Describe("Deleting a job", Ordered, func() {
       base: 8s
       multiplier: 1
       jitterPercent: 0
-`, map[string]string{
-			"sim.extraction.pybase.io/outcome":     "fail",
-			"sim.extraction.pybase.io/run-seconds": "1",
-			"sim.extraction.pybase.io/message":     "ConnectionError: the bucket did not answer",
-		}))
+`, sim.Plan{Outcome: "fail", RunSeconds: []int{1}, Message: "ConnectionError: the bucket did not answer"}))
 		Eventually(phaseOf(ns, "retry-pending")).Should(Equal(ejv1.PhaseRetrying))
 		job, err := getJob(ns, "retry-pending")
 		Expect(err).NotTo(HaveOccurred())
@@ -97,9 +95,7 @@ var _ = Describe("Deleting a job", Ordered, func() {
 	})
 
 	It("and creating it again under the same name never meets the old job's Pods", func() {
-		applyYAML(ns, simulatedJob("same-name", "", map[string]string{
-			"sim.extraction.pybase.io/run-seconds": "600",
-		}))
+		applyYAML(ns, simulatedJob("same-name", "", sim.Plan{Attempts: []sim.Token{sim.Hold}}))
 		Eventually(phaseOf(ns, "same-name")).Should(Equal(ejv1.PhaseRunning))
 		old, err := getJob(ns, "same-name")
 		Expect(err).NotTo(HaveOccurred())
@@ -111,10 +107,7 @@ var _ = Describe("Deleting a job", Ordered, func() {
 			_, err := getJob(ns, "same-name")
 			return apierrors.IsNotFound(err)
 		}).Should(BeTrue(), "the deleted job is still there")
-		applyYAML(ns, simulatedJob("same-name", "", map[string]string{
-			"sim.extraction.pybase.io/run-seconds": "1",
-			"sim.extraction.pybase.io/result":      `{"again":true}`,
-		}))
+		applyYAML(ns, simulatedJob("same-name", "", sim.Plan{RunSeconds: []int{1}, Result: `{"again":true}`}))
 		kubectlOK("wait", "-n", ns, "--for=condition=Complete", "extractionjob/same-name", "--timeout=2m")
 		job, err := getJob(ns, "same-name")
 		Expect(err).NotTo(HaveOccurred())
@@ -132,9 +125,8 @@ var _ = Describe("An attempt whose container never starts", Ordered, func() {
 	AfterAll(func() { _, _ = kubectl("delete", "namespace", ns, "--wait=false") })
 
 	It("fails at once for an invalid image name, permanently", func() {
-		applyYAML(ns, simulatedJob("invalid-image", "", map[string]string{
-			"sim.extraction.pybase.io/waiting-reason":  "InvalidImageName",
-			"sim.extraction.pybase.io/waiting-message": `couldn't parse image name "Extractor:Latest"`,
+		applyYAML(ns, simulatedJob("invalid-image", "", sim.Plan{
+			WaitingReason: "InvalidImageName", WaitingMessage: `couldn't parse image name "Extractor:Latest"`,
 		}))
 		kubectlOK("wait", "-n", ns, "--for=condition=Failed", "extractionjob/invalid-image", "--timeout=2m")
 		job, err := getJob(ns, "invalid-image")
@@ -148,10 +140,7 @@ var _ = Describe("An attempt whose container never starts", Ordered, func() {
 		applyYAML(ns, simulatedJob("pull-error", `    maxRetries: 1
     backoff:
       base: 1s
-`, map[string]string{
-			"sim.extraction.pybase.io/waiting-reason":  "ErrImagePull",
-			"sim.extraction.pybase.io/waiting-message": "registry.example.com: connection refused",
-		}))
+`, sim.Plan{WaitingReason: "ErrImagePull", WaitingMessage: "registry.example.com: connection refused"}))
 		kubectlOK("wait", "-n", ns, "--for=condition=Failed", "extractionjob/pull-error", "--timeout=2m")
 		job, err := getJob(ns, "pull-error")
 		Expect(err).NotTo(HaveOccurred())
