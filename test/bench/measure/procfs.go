@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -98,23 +97,4 @@ func parseStatusMemory(r io.Reader) (Memory, error) {
 		*target = kb * 1024
 	}
 	return m, sc.Err()
-}
-
-// ChildPID finds a direct child of this process by command name: envtest
-// starts etcd and kube-apiserver without telling their PIDs.
-func ChildPID(comm string) (int, error) {
-	self := os.Getpid()
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			continue // the process ended meanwhile
-		}
-		st, err := parseStat(string(raw))
-		if err != nil || st.ppid != self || st.comm != comm {
-			continue
-		}
-		return strconv.Atoi(filepath.Base(filepath.Dir(path)))
-	}
-	return 0, fmt.Errorf("no child process %q", comm)
 }

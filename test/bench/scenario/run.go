@@ -18,11 +18,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/pybase/extraction-operator/test/bench/cluster"
 	"github.com/pybase/extraction-operator/test/bench/config"
 	"github.com/pybase/extraction-operator/test/bench/measure"
 	"github.com/pybase/extraction-operator/test/bench/sides"
 	"github.com/pybase/extraction-operator/test/bench/workload"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 // Counters count the harness's requests per client. User (creating jobs,
@@ -41,11 +41,11 @@ type Run struct {
 	Settings *config.Settings
 	Side     sides.Side
 	Limits   config.Limits
-	Cluster  *cluster.Cluster
+	Cluster  *cluster
 	Counters Counters
 	Client   client.Client // the harness's, counted as User
 	Tracker  *Tracker
-	Kubelet  *cluster.Kubelet
+	Kubelet  *sim.Kubelet
 	cancel   context.CancelFunc
 	// stopHarness stops the harness's watches and fake kubelet only.
 	stopHarness context.CancelFunc
@@ -57,7 +57,7 @@ func startRun(ctx context.Context, s *config.Settings, name string, side sides.S
 		return nil, err
 	}
 	Logf("%s: starting etcd and kube-apiserver", name)
-	c, err := cluster.Start(ctx, s.Root, s.AssetsDir, dir, workload.Namespace)
+	c, err := startCluster(ctx, s.Root, s.AssetsDir)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func startRun(ctx context.Context, s *config.Settings, name string, side sides.S
 
 // sideEnv is what the side runs in.
 func (r *Run) sideEnv() sides.Env {
-	return sides.Env{Cluster: r.Cluster, Dir: r.Dir, Limits: r.Limits, OperatorEnv: r.Settings.OperatorEnv, Counter: r.Counters.Side}
+	return sides.Env{Cluster: r.Cluster.ControlPlane, Admin: r.Cluster.Admin, Dir: r.Dir, Limits: r.Limits, OperatorEnv: r.Settings.OperatorEnv, Counter: r.Counters.Side}
 }
 
 // warmUpPrefix names the jobs that warm a fresh API server up; the tracker
@@ -130,8 +130,12 @@ func (r *Run) startHarness(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.Kubelet = cluster.NewKubelet(driver, r.Settings.PodRunTime, r.Tracker.PodSeen)
-	if err := r.Kubelet.Start(ctx, informers, 32); err != nil {
+	// Enough workers that the kubelet never limits a side.
+	r.Kubelet = sim.NewKubelet(sim.Options{
+		Client: driver, Workers: 32, OnPod: r.Tracker.PodSeen,
+		RunTime: func() time.Duration { return r.Settings.PodRunTime },
+	})
+	if err := r.Kubelet.Start(ctx, informers); err != nil {
 		return err
 	}
 	go func() { _ = informers.Start(ctx) }()
@@ -147,7 +151,7 @@ func (r *Run) Close() {
 		r.Side.Stop()
 	}
 	r.cancel()
-	if err := r.Cluster.Stop(); err != nil {
+	if err := r.Cluster.stop(); err != nil {
 		Logf("%s: stopping the API server: %v", r.Name, err)
 	}
 }
@@ -228,7 +232,7 @@ type Window struct {
 // not running (stopped for a cold start) is left out.
 func (r *Run) pids() map[string]int {
 	pids := map[string]int{"kube-apiserver": r.Cluster.APIServerPID, "etcd": r.Cluster.EtcdPID, "harness": os.Getpid()}
-	if p := r.Side.Process(); p != nil && p.Exited() == nil {
+	if p := r.Side.Process(); p != nil && p.Running() {
 		pids["controller"] = p.PID()
 	}
 	return pids

@@ -226,12 +226,12 @@ func Scale(ctx context.Context, s *config.Settings, side sides.Side, limits conf
 	if err != nil {
 		return failed(res, err)
 	}
-	sc.SyncedSeconds = synced.Sub(proc.Started).Seconds()
+	sc.SyncedSeconds = synced.Sub(proc.Started()).Seconds()
 	idle, err := waitIdle(ctx, proc.PID(), 3*time.Second, 5*time.Minute)
 	if err != nil {
 		return failed(res, err)
 	}
-	sc.IdleSeconds = idle.Sub(proc.Started).Seconds()
+	sc.IdleSeconds = idle.Sub(proc.Started()).Seconds()
 	if mem, err := measure.ReadMemory(proc.PID()); err == nil {
 		sc.RSS, sc.PeakRSS = mem.RSS, mem.PeakRSS
 	}

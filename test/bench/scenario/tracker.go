@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/pybase/extraction-operator/test/bench/cluster"
 	"github.com/pybase/extraction-operator/test/bench/workload"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 // Tracker records, from the harness's own watches, when each job was
@@ -105,7 +105,7 @@ func (t *Tracker) Created(name string, at time.Time) {
 }
 
 // PodSeen records a Pod from the kubelet's watch.
-func (t *Tracker) PodSeen(p cluster.PodSeen) {
+func (t *Tracker) PodSeen(p sim.PodSeen) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	seen := t.pods[p.Owner]

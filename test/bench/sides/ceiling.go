@@ -11,12 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
-	"github.com/pybase/extraction-operator/test/bench/cluster"
 	"github.com/pybase/extraction-operator/test/bench/workload"
+	"github.com/pybase/extraction-operator/test/harness/operator"
 )
 
 // NewCeiling is the API-ceiling driver with the given number of workers.
@@ -36,8 +37,6 @@ type ceilingSide struct {
 // ceilingTask is a Pod to create for a job, or a job to mark finished.
 type ceilingTask struct {
 	job      types.NamespacedName
-	uid      types.UID
-	plan     workload.Plan
 	finished bool
 }
 
@@ -46,7 +45,7 @@ func (c *ceilingSide) Name() string { return CeilingName }
 func (c *ceilingSide) Start(ctx context.Context, env Env) error {
 	ctx, c.cancel = context.WithCancel(ctx)
 	c.done = make(chan struct{})
-	cfg := env.Counter.Wrap(env.Cluster.Admin)
+	cfg := env.Counter.Wrap(env.Admin)
 	cl, err := client.New(cfg, client.Options{Scheme: workload.Scheme})
 	if err != nil {
 		return err
@@ -62,7 +61,7 @@ func (c *ceilingSide) Start(ctx context.Context, env Env) error {
 	}
 	if _, err := jobs.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
 		if job, ok := obj.(*ejv1.ExtractionJob); ok && job.Status.Phase == "" {
-			queue.Add(ceilingTask{job: client.ObjectKeyFromObject(job), uid: job.UID, plan: workload.Plan(job.Spec.PodTemplate.Metadata.Labels[workload.PlanLabel])})
+			queue.Add(ceilingTask{job: client.ObjectKeyFromObject(job)})
 		}
 	}}); err != nil {
 		return err
@@ -94,7 +93,7 @@ func (c *ceilingSide) Start(ctx context.Context, env Env) error {
 				if shutdown {
 					return
 				}
-				if err := c.do(ctx, cl, task); err != nil && ctx.Err() == nil {
+				if err := c.do(ctx, cl, informers, task); err != nil && ctx.Err() == nil {
 					queue.Add(task) // the API server was busy: try again
 				}
 				queue.Done(task)
@@ -110,18 +109,25 @@ func (c *ceilingSide) Start(ctx context.Context, env Env) error {
 	return nil
 }
 
-func (c *ceilingSide) do(ctx context.Context, cl client.Client, t ceilingTask) error {
+func (c *ceilingSide) do(ctx context.Context, cl client.Client, cached client.Reader, t ceilingTask) error {
 	if t.finished {
 		patch := client.RawPatch(types.MergePatchType, []byte(`{"status":{"phase":"Succeeded"}}`))
 		job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Namespace: t.job.Namespace, Name: t.job.Name}}
 		return cl.Status().Patch(ctx, job, patch)
 	}
+	// The job as the driver's informer saw it: reading it costs no request.
+	job := &ejv1.ExtractionJob{}
+	if err := cached.Get(ctx, t.job, job); err != nil {
+		return fmt.Errorf("reading job %s from the cache: %w", t.job, err)
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: t.job.Name + "-1", Namespace: t.job.Namespace,
-			Labels: map[string]string{workload.PlanLabel: string(t.plan), ejv1.JobUIDLabel: string(t.uid)},
+			Labels: map[string]string{ejv1.JobUIDLabel: string(job.UID), ejv1.AttemptLabel: "1"},
+			// The plan, for the simulated kubelet, as the operator passes it on.
+			Annotations: job.Spec.PodTemplate.Metadata.Annotations,
 			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: ejv1.GroupVersion.String(), Kind: "ExtractionJob", Name: t.job.Name, UID: t.uid,
+				APIVersion: ejv1.GroupVersion.String(), Kind: "ExtractionJob", Name: t.job.Name, UID: job.UID, Controller: ptr.To(true),
 			}},
 		},
 		Spec: workload.ExtractorPodSpec(t.job.Name, 1),
@@ -143,8 +149,8 @@ func (c *ceilingSide) Stop() {
 	}
 }
 
-func (c *ceilingSide) Process() *cluster.Process { return nil }
-func (c *ceilingSide) SyncedMarker() string      { return "" }
+func (c *ceilingSide) Process() *operator.Process { return nil }
+func (c *ceilingSide) SyncedMarker() string       { return "" }
 func (c *ceilingSide) HeapBytes(context.Context) (float64, error) {
 	return 0, errors.New("the ceiling driver runs inside the harness")
 }

@@ -8,14 +8,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/pybase/extraction-operator/test/bench/cluster"
 	"github.com/pybase/extraction-operator/test/bench/measure"
 	"github.com/pybase/extraction-operator/test/bench/workload"
+	"github.com/pybase/extraction-operator/test/harness/operator"
 )
 
 // NewJobController runs kube-controller-manager's Job controller.
@@ -25,45 +24,38 @@ func NewJobController(binary string) Side { return &jobControllerSide{binary: bi
 type jobControllerSide struct {
 	binary string
 	port   int
-	proc   *cluster.Process
-	starts int
+	proc   *operator.Process
 }
 
 func (j *jobControllerSide) Name() string { return JobControllerName }
 
 func (j *jobControllerSide) Start(ctx context.Context, env Env) error {
-	kubeconfig, err := env.Cluster.Kubeconfig("kube-controller-manager")
-	if err != nil {
-		return err
-	}
-	addr, err := freeAddress()
-	if err != nil {
-		return err
-	}
-	_, portStr, _ := net.SplitHostPort(addr)
-	j.port, _ = strconv.Atoi(portStr)
-	j.starts++
-	qps := env.Limits.QPS
-	j.proc, err = cluster.StartProcess("kube-controller-manager", filepath.Join(env.Dir, fmt.Sprintf("kube-controller-manager-%d.log", j.starts)),
-		nil, []string{j.SyncedMarker()}, j.binary,
-		"--kubeconfig="+kubeconfig,
-		"--controllers=job",
-		"--leader-elect=false",
-		"--use-service-account-credentials=false",
-		"--kube-api-qps="+strconv.FormatFloat(qps, 'g', -1, 64),
-		"--kube-api-burst="+strconv.Itoa(env.Limits.Burst),
-		"--concurrent-job-syncs="+strconv.Itoa(env.Limits.Concurrency),
-		// Metrics over HTTPS without authentication, for the Go heap.
-		"--bind-address=127.0.0.1",
-		"--secure-port="+portStr,
-		"--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
-		"--cert-dir="+filepath.Join(env.Dir, "kcm-certs"),
-	)
-	if err != nil {
-		return err
-	}
-	_, err = j.proc.WaitMarker(ctx, j.SyncedMarker(), 2*time.Minute)
-	return err
+	return startProcess(ctx, &j.proc, env, "kube-controller-manager", nil, j.SyncedMarker(), func() ([]string, error) {
+		kubeconfig, err := env.Cluster.Kubeconfig("kube-controller-manager")
+		if err != nil {
+			return nil, err
+		}
+		addr, err := freeAddress()
+		if err != nil {
+			return nil, err
+		}
+		_, portStr, _ := net.SplitHostPort(addr)
+		j.port, _ = strconv.Atoi(portStr)
+		return []string{j.binary,
+			"--kubeconfig=" + kubeconfig,
+			"--controllers=job",
+			"--leader-elect=false",
+			"--use-service-account-credentials=false",
+			"--kube-api-qps=" + strconv.FormatFloat(env.Limits.QPS, 'g', -1, 64),
+			"--kube-api-burst=" + strconv.Itoa(env.Limits.Burst),
+			"--concurrent-job-syncs=" + strconv.Itoa(env.Limits.Concurrency),
+			// Metrics over HTTPS without authentication, for the Go heap.
+			"--bind-address=127.0.0.1",
+			"--secure-port=" + portStr,
+			"--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+			"--cert-dir=" + filepath.Join(env.Dir, "kcm-certs"),
+		}, nil
+	})
 }
 
 func (j *jobControllerSide) Stop() {
@@ -71,7 +63,7 @@ func (j *jobControllerSide) Stop() {
 		j.proc.Stop()
 	}
 }
-func (j *jobControllerSide) Process() *cluster.Process { return j.proc }
+func (j *jobControllerSide) Process() *operator.Process { return j.proc }
 
 // SyncedMarker: the Job controller is the only controller running, so the
 // only one that waits for caches and logs this once they synced.

@@ -2,18 +2,15 @@ package sides
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
-	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
-	"github.com/pybase/extraction-operator/test/bench/cluster"
 	"github.com/pybase/extraction-operator/test/bench/measure"
 	"github.com/pybase/extraction-operator/test/bench/workload"
+	"github.com/pybase/extraction-operator/test/harness/operator"
 )
 
 // NewOperator runs the operator binary as the operator's users would.
@@ -23,36 +20,30 @@ func NewOperator(binary string) Side { return &operatorSide{binary: binary} }
 type operatorSide struct {
 	binary      string
 	metricsAddr string
-	proc        *cluster.Process
-	starts      int
+	proc        *operator.Process
 }
 
 func (o *operatorSide) Name() string { return OperatorName }
 
 func (o *operatorSide) Start(ctx context.Context, env Env) error {
-	kubeconfig, err := env.Cluster.Kubeconfig("extraction-operator")
-	if err != nil {
-		return err
-	}
-	if o.metricsAddr, err = freeAddress(); err != nil {
-		return err
-	}
-	o.starts++
-	o.proc, err = cluster.StartProcess("operator", filepath.Join(env.Dir, fmt.Sprintf("operator-%d.log", o.starts)),
-		env.OperatorEnv, []string{o.SyncedMarker()}, o.binary,
-		"--kubeconfig="+kubeconfig,
-		"--kube-api-qps="+strconv.FormatFloat(env.Limits.QPS, 'g', -1, 64),
-		"--kube-api-burst="+strconv.Itoa(env.Limits.Burst),
-		"--max-concurrent-reconciles="+strconv.Itoa(env.Limits.Concurrency),
-		"--metrics-bind-address="+o.metricsAddr, "--metrics-secure=false",
-		"--health-probe-bind-address=0",
-		"--extractor-image="+workload.Image,
-	)
-	if err != nil {
-		return err
-	}
-	_, err = o.proc.WaitMarker(ctx, o.SyncedMarker(), 2*time.Minute)
-	return err
+	return startProcess(ctx, &o.proc, env, "operator", env.OperatorEnv, o.SyncedMarker(), func() ([]string, error) {
+		kubeconfig, err := env.Cluster.Kubeconfig("extraction-operator")
+		if err != nil {
+			return nil, err
+		}
+		if o.metricsAddr, err = freeAddress(); err != nil {
+			return nil, err
+		}
+		return []string{o.binary,
+			"--kubeconfig=" + kubeconfig,
+			"--kube-api-qps=" + strconv.FormatFloat(env.Limits.QPS, 'g', -1, 64),
+			"--kube-api-burst=" + strconv.Itoa(env.Limits.Burst),
+			"--max-concurrent-reconciles=" + strconv.Itoa(env.Limits.Concurrency),
+			"--metrics-bind-address=" + o.metricsAddr, "--metrics-secure=false",
+			"--health-probe-bind-address=0",
+			"--extractor-image=" + workload.Image,
+		}, nil
+	})
 }
 
 func (o *operatorSide) Stop() {
@@ -60,7 +51,7 @@ func (o *operatorSide) Stop() {
 		o.proc.Stop()
 	}
 }
-func (o *operatorSide) Process() *cluster.Process { return o.proc }
+func (o *operatorSide) Process() *operator.Process { return o.proc }
 
 // SyncedMarker: controller-runtime starts the workers once the caches synced.
 func (o *operatorSide) SyncedMarker() string { return "Starting workers" }

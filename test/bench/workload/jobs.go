@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness/builders"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 // Namespace holds every object of a run.
@@ -28,28 +30,23 @@ func init() {
 	utilruntime.Must(ejv1.AddToScheme(Scheme))
 }
 
-// Image is never pulled: no kubelet runs.
+// Image is never pulled: only the simulated kubelet runs.
 const Image = "registry.example/extractor:bench"
 
 // MaxRetries is the retry budget of both sides: the operator's default
 // maxRetries and the Job's backoffLimit.
 const MaxRetries = 3
 
+// maxDisruptions is the CRD's default disruption budget, which
+// builders.WithRetryPolicy wants spelt out.
+const maxDisruptions = 5
+
 // ExtractionJob is a job for the operator (and the API-ceiling driver):
 // defaults everywhere except a backoff base of 1 s, as scenario 2 asks.
 func ExtractionJob(name string, plan Plan) *ejv1.ExtractionJob {
-	return &ejv1.ExtractionJob{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
-		Spec: ejv1.ExtractionJobSpec{
-			Format: ejv1.FormatPDF,
-			Source: ejv1.Source{URL: "s3://bench/" + name + ".pdf"},
-			RetryPolicy: ejv1.RetryPolicy{
-				MaxRetries: ptr.To[int32](MaxRetries),
-				Backoff:    ejv1.Backoff{Base: metav1.Duration{Duration: time.Second}},
-			},
-			PodTemplate: &ejv1.PodTemplate{Metadata: ejv1.PodTemplateMetadata{Labels: map[string]string{PlanLabel: string(plan)}}},
-		},
-	}
+	return builders.ExtractionJob(Namespace, name, plan.Sim(),
+		builders.WithSource("s3://bench/"+name+".pdf"),
+		builders.WithRetryPolicy(MaxRetries, maxDisruptions, ejv1.Backoff{Base: metav1.Duration{Duration: time.Second}}))
 }
 
 // BatchJob is the same work as a batch/v1 Job with the same retry budget;
@@ -67,11 +64,11 @@ func BatchJob(name string, plan Plan) *batchv1.Job {
 				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 					ContainerName: ptr.To(ExtractorContainer),
 					Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-					Values:        []int32{ExitPermanent},
+					Values:        []int32{sim.PermanentExitCode},
 				},
 			}}},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{PlanLabel: string(plan)}},
+				ObjectMeta: metav1.ObjectMeta{Annotations: plan.Sim().Annotations()},
 				Spec:       ExtractorPodSpec(name, 1),
 			},
 		},

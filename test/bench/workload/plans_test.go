@@ -3,6 +3,11 @@ package workload
 import (
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 func TestMix(t *testing.T) {
@@ -38,6 +43,26 @@ func TestMix(t *testing.T) {
 	}
 }
 
+// played is how the simulated kubelet plays a plan's attempt, read back
+// from the annotations of the jobs' Pod templates as the kubelet reads them
+// from the Pods: the ExtractionJob's and the batch/v1 Job's must agree.
+func played(t *testing.T, p Plan, attempt int) sim.Result {
+	t.Helper()
+	fromJob, err := sim.ParsePlan(ExtractionJob("j", p).Spec.PodTemplate.Metadata.Annotations)
+	if err != nil {
+		t.Fatalf("%s: the ExtractionJob's annotations: %v", p, err)
+	}
+	fromBatch, err := sim.ParsePlan(BatchJob("j", p).Spec.Template.Annotations)
+	if err != nil {
+		t.Fatalf("%s: the batch/v1 Job's annotations: %v", p, err)
+	}
+	got, batch := fromJob.Attempt(attempt, nil).Result, fromBatch.Attempt(attempt, nil).Result
+	if diff := cmp.Diff(got, batch); diff != "" {
+		t.Fatalf("%s, attempt %d: the two sides' Pods end differently (-ExtractionJob +Job):\n%s", p, attempt, diff)
+	}
+	return got
+}
+
 func TestPlanOutcomes(t *testing.T) {
 	// Every plan must end as Expected says when the controller follows the retry budget.
 	for _, p := range []Plan{PlanSucceed, PlanFlaky, PlanExhaust, PlanPermanent} {
@@ -45,12 +70,12 @@ func TestPlanOutcomes(t *testing.T) {
 		attempts, ok := 0, false
 		for attempt := 1; attempt <= MaxRetries+1; attempt++ {
 			attempts = attempt
-			o := p.Outcome(attempt)
-			if o.Succeeded {
+			o := played(t, p, attempt)
+			if o.Phase == corev1.PodSucceeded {
 				ok = true
 				break
 			}
-			if o.ExitCode == ExitPermanent {
+			if o.ExitCode == sim.PermanentExitCode {
 				break
 			}
 		}
@@ -58,10 +83,10 @@ func TestPlanOutcomes(t *testing.T) {
 			t.Errorf("%s: ran %d attempts, succeeded %v; Expected says %d, %v", p, attempts, ok, wantAttempts, wantOK)
 		}
 	}
-	if o := PlanFlaky.Outcome(1); !strings.HasPrefix(o.Message, "ConnectionError: ") || o.ExitCode != 1 {
+	if o := played(t, PlanFlaky, 1); !strings.HasPrefix(o.ContainerMessage, "ConnectionError: ") || o.ExitCode != 1 {
 		t.Errorf("the retryable failure must follow the Pod contract: %+v", o)
 	}
-	if o := PlanPermanent.Outcome(1); !strings.HasPrefix(o.Message, "CorruptedFile: ") {
+	if o := played(t, PlanPermanent, 1); !strings.HasPrefix(o.ContainerMessage, "CorruptedFile: ") {
 		t.Errorf("the permanent failure must follow the Pod contract: %+v", o)
 	}
 }
