@@ -19,7 +19,7 @@ type Settings struct {
 	Root       string // the repository
 	AssetsDir  string // kube-apiserver and etcd for envtest
 	KubeBinDir string // kube-controller-manager
-	WorkDir    string // logs, kubeconfigs and the operator binary of this run
+	WorkDir    string // logs and the operator binary of this run
 	OutDir     string // bench.json and bench.png
 
 	Scenarios []string
@@ -98,7 +98,7 @@ func Parse(args []string) (*Settings, error) {
 	var scenarios, sides, scaleSides, rates, tpLimits, otherLimits, kubeVersion string
 	str(&s.Root, "root", "BENCH_ROOT", root, "repository root")
 	str(&kubeVersion, "kube-version", "KUBE_VERSION", "v1.37.2", "control-plane version in bin/")
-	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and kubeconfigs (default ROOT/bin/bench)")
+	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and the operator binary (default ROOT/bin/bench)")
 	str(&s.OutDir, "out", "BENCH_OUT", "", "where bench.json and bench.png go (default ROOT/test/bench/results)")
 	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run")
 	str(&sides, "sides", "BENCH_SIDES", "operator,job-controller,api-ceiling", "sides to run (the ceiling runs in scenarios 1 and 4 only)")
