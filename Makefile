@@ -127,7 +127,7 @@ test-e2e: kubectl ## End-to-end tests on a KWOK cluster of their own, deleted af
 ##@ Benchmark
 
 .PHONY: bench
-bench: ## Operator vs batch/v1 Job controller vs API ceiling on fresh local API servers (minutes; BENCH_* variables, see test/bench/settings.go).
+bench: ## Operator vs batch/v1 Job controller vs API ceiling on fresh local API servers (minutes; BENCH_* variables, see test/bench/config/settings.go).
 	hack/build-tools.sh envtest
 	go run ./test/bench -kube-version=$(KUBE_VERSION) $(BENCH_FLAGS)
 

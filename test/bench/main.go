@@ -7,17 +7,22 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/pybase/extraction-operator/test/bench/config"
+	"github.com/pybase/extraction-operator/test/bench/report"
+	"github.com/pybase/extraction-operator/test/bench/scenario"
+	"github.com/pybase/extraction-operator/test/bench/sides"
 )
 
 func main() {
@@ -28,12 +33,17 @@ func main() {
 }
 
 func run() error {
-	if len(os.Args) == 3 && os.Args[1] == "-render" {
-		return render(os.Args[2])
-	}
-	s, err := parseSettings(os.Args[1:])
+	s, err := config.Parse(os.Args[1:])
 	if err != nil {
 		return err
+	}
+	if s.Replot != "" {
+		if err := report.Replot(s.Replot); err != nil {
+			return err
+		}
+		dir := filepath.Dir(s.Replot)
+		scenario.Logf("wrote %s and %s from %s", filepath.Join(dir, "bench.md"), filepath.Join(dir, "bench.png"), s.Replot)
+		return nil
 	}
 	// The harness's caches would log through controller-runtime's logger;
 	// client-go still reports watch errors through klog.
@@ -47,7 +57,7 @@ func run() error {
 		}
 	}
 	manager := filepath.Join(s.WorkDir, "manager")
-	logf("building the operator into %s", manager)
+	scenario.Logf("building the operator into %s", manager)
 	build := exec.CommandContext(ctx, "go", "build", "-o", manager, "./cmd")
 	build.Dir, build.Stdout, build.Stderr = s.Root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -59,97 +69,69 @@ func run() error {
 		}
 	}
 
-	report := newReport(s)
-	newSide := func(name string) Side {
+	rep := report.New(s)
+	newSide := func(name string) sides.Side {
 		switch name {
-		case "operator":
-			return &operatorSide{binary: manager}
-		case "job-controller":
-			return &jobControllerSide{binary: filepath.Join(s.KubeBinDir, "kube-controller-manager")}
+		case sides.OperatorName:
+			return sides.NewOperator(manager)
+		case sides.JobControllerName:
+			return sides.NewJobController(filepath.Join(s.KubeBinDir, "kube-controller-manager"))
 		default:
-			return &ceilingSide{workers: 64}
+			return sides.NewCeiling(64)
 		}
 	}
 	// controllers are the sides that run scenarios 1 and 2.
 	controllers := func(yield func(string) bool) {
 		for _, name := range s.Sides {
-			if name != "api-ceiling" && !yield(name) {
+			if name != sides.CeilingName && !yield(name) {
 				return
 			}
 		}
 	}
-	add := func(r *Result) {
-		report.Results = append(report.Results, r)
-		logf("%s", r.oneLine())
+	add := func(r *report.Result) {
+		rep.Results = append(rep.Results, r)
+		scenario.Logf("%s", r.OneLine())
 	}
-	if s.runs("throughput") {
+	if s.Runs("throughput") {
 		for _, limits := range s.ThroughputLimits {
 			for name := range controllers {
-				add(scenarioThroughput(ctx, s, newSide(name), limits))
+				add(scenario.Throughput(ctx, s, newSide(name), limits))
 			}
 		}
-		if has(s.Sides, "api-ceiling") {
-			add(scenarioThroughput(ctx, s, newSide("api-ceiling"), s.Off))
+		if slices.Contains(s.Sides, sides.CeilingName) {
+			add(scenario.Throughput(ctx, s, newSide(sides.CeilingName), s.Off))
 		}
 	}
-	if s.runs("retry") {
+	if s.Runs("retry") {
 		for name := range controllers {
-			add(scenarioRetry(ctx, s, newSide(name), s.OtherLimits))
+			add(scenario.Retry(ctx, s, newSide(name), s.OtherLimits))
 		}
 	}
-	if s.runs("scale") {
+	if s.Runs("scale") {
 		for _, name := range s.ScaleSides {
-			add(scenarioScale(ctx, s, newSide(name), s.OtherLimits))
+			add(scenario.Scale(ctx, s, newSide(name), s.OtherLimits))
 		}
 	}
-	if s.runs("latency") {
+	if s.Runs("latency") {
 		for _, rate := range s.Rates {
 			for _, name := range s.Sides {
 				limits := s.OtherLimits
-				if name == "api-ceiling" {
+				if name == sides.CeilingName {
 					limits = s.Off
 				}
-				add(scenarioLatency(ctx, s, newSide(name), limits, rate))
+				add(scenario.Latency(ctx, s, newSide(name), limits, rate))
 			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	report.Finished = time.Now()
-	report.LoadAvgEnd = loadAvg()
-	table := report.Table()
-	fmt.Println(table)
-	if err := report.write(s.OutDir); err != nil {
+	rep.Finished = time.Now()
+	rep.LoadAvgEnd = report.LoadAvg()
+	fmt.Println(rep.Table())
+	if err := rep.Write(s.OutDir); err != nil {
 		return err
 	}
-	logf("wrote %s, %s and %s", filepath.Join(s.OutDir, "bench.json"), filepath.Join(s.OutDir, "bench.md"), filepath.Join(s.OutDir, "bench.png"))
+	scenario.Logf("wrote %s, %s and %s", filepath.Join(s.OutDir, "bench.json"), filepath.Join(s.OutDir, "bench.md"), filepath.Join(s.OutDir, "bench.png"))
 	return nil
-}
-
-// render writes bench.md and bench.png again from a bench.json, next to it,
-// for when the presentation changed but the measurements did not.
-func render(path string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	report := &Report{}
-	if err := json.Unmarshal(raw, report); err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
-	return report.write(filepath.Dir(path))
-}
-
-func has(list []string, want string) bool {
-	for _, v := range list {
-		if v == want {
-			return true
-		}
-	}
-	return false
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }

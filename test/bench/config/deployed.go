@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -14,10 +14,10 @@ import (
 // managerManifest is where the operator's Deployment is defined.
 const managerManifest = "config/manager/manager.yaml"
 
-// managerContainer reads the operator's container from its Deployment, so
+// ManagerContainer reads the operator's container from its Deployment, so
 // that the benchmark runs the operator with the environment it ships with
 // (GOMEMLIMIT) and tests can check that environment against its limits.
-func managerContainer(root string) (*corev1.Container, error) {
+func ManagerContainer(root string) (*corev1.Container, error) {
 	raw, err := os.ReadFile(filepath.Join(root, managerManifest))
 	if err != nil {
 		return nil, err
@@ -39,9 +39,9 @@ func managerContainer(root string) (*corev1.Container, error) {
 	return nil, fmt.Errorf("%s has no Deployment with a container named manager", managerManifest)
 }
 
-// deployedEnv is the manager container's literal environment, as NAME=VALUE.
-func deployedEnv(root string) ([]string, error) {
-	c, err := managerContainer(root)
+// DeployedEnv is the manager container's literal environment, as NAME=VALUE.
+func DeployedEnv(root string) ([]string, error) {
+	c, err := ManagerContainer(root)
 	if err != nil {
 		return nil, err
 	}

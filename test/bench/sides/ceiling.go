@@ -1,4 +1,4 @@
-package main
+package sides
 
 import (
 	"context"
@@ -11,11 +11,17 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/bench/workload"
+	"github.com/pybase/extraction-operator/test/harness/operator"
 )
+
+// NewCeiling is the API-ceiling driver with the given number of workers.
+func NewCeiling(workers int) Side { return &ceilingSide{workers: workers} }
 
 // ceilingSide is the API ceiling: a driver inside the harness that makes
 // only the writes one job cannot do without, one Pod create and one status
@@ -31,22 +37,20 @@ type ceilingSide struct {
 // ceilingTask is a Pod to create for a job, or a job to mark finished.
 type ceilingTask struct {
 	job      types.NamespacedName
-	uid      types.UID
-	plan     Plan
 	finished bool
 }
 
-func (c *ceilingSide) Name() string { return "api-ceiling" }
+func (c *ceilingSide) Name() string { return CeilingName }
 
-func (c *ceilingSide) Start(ctx context.Context, r *Run) error {
+func (c *ceilingSide) Start(ctx context.Context, env Env) error {
 	ctx, c.cancel = context.WithCancel(ctx)
 	c.done = make(chan struct{})
-	cfg := r.Counters.Side.Wrap(r.Cluster.Admin)
-	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	cfg := env.Counter.Wrap(env.Admin)
+	cl, err := client.New(cfg, client.Options{Scheme: workload.Scheme})
 	if err != nil {
 		return err
 	}
-	informers, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{benchNamespace: {}}})
+	informers, err := cache.New(cfg, cache.Options{Scheme: workload.Scheme, DefaultNamespaces: map[string]cache.Config{workload.Namespace: {}}})
 	if err != nil {
 		return err
 	}
@@ -57,7 +61,7 @@ func (c *ceilingSide) Start(ctx context.Context, r *Run) error {
 	}
 	if _, err := jobs.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
 		if job, ok := obj.(*ejv1.ExtractionJob); ok && job.Status.Phase == "" {
-			queue.Add(ceilingTask{job: client.ObjectKeyFromObject(job), uid: job.UID, plan: Plan(job.Spec.PodTemplate.Metadata.Labels[planLabel])})
+			queue.Add(ceilingTask{job: client.ObjectKeyFromObject(job)})
 		}
 	}}); err != nil {
 		return err
@@ -89,7 +93,7 @@ func (c *ceilingSide) Start(ctx context.Context, r *Run) error {
 				if shutdown {
 					return
 				}
-				if err := c.do(ctx, cl, task); err != nil && ctx.Err() == nil {
+				if err := c.do(ctx, cl, informers, task); err != nil && ctx.Err() == nil {
 					queue.Add(task) // the API server was busy: try again
 				}
 				queue.Done(task)
@@ -105,21 +109,28 @@ func (c *ceilingSide) Start(ctx context.Context, r *Run) error {
 	return nil
 }
 
-func (c *ceilingSide) do(ctx context.Context, cl client.Client, t ceilingTask) error {
+func (c *ceilingSide) do(ctx context.Context, cl client.Client, cached client.Reader, t ceilingTask) error {
 	if t.finished {
 		patch := client.RawPatch(types.MergePatchType, []byte(`{"status":{"phase":"Succeeded"}}`))
 		job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Namespace: t.job.Namespace, Name: t.job.Name}}
 		return cl.Status().Patch(ctx, job, patch)
 	}
+	// The job as the driver's informer saw it: reading it costs no request.
+	job := &ejv1.ExtractionJob{}
+	if err := cached.Get(ctx, t.job, job); err != nil {
+		return fmt.Errorf("reading job %s from the cache: %w", t.job, err)
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: t.job.Name + "-1", Namespace: t.job.Namespace,
-			Labels: map[string]string{planLabel: string(t.plan), ejv1.JobUIDLabel: string(t.uid)},
+			Labels: map[string]string{ejv1.JobUIDLabel: string(job.UID), ejv1.AttemptLabel: "1"},
+			// The plan, for the simulated kubelet, as the operator passes it on.
+			Annotations: job.Spec.PodTemplate.Metadata.Annotations,
 			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: ejv1.GroupVersion.String(), Kind: "ExtractionJob", Name: t.job.Name, UID: t.uid,
+				APIVersion: ejv1.GroupVersion.String(), Kind: "ExtractionJob", Name: t.job.Name, UID: job.UID, Controller: ptr.To(true),
 			}},
 		},
-		Spec: extractorPodSpec(t.job.Name, 1),
+		Spec: workload.ExtractorPodSpec(t.job.Name, 1),
 	}
 	if err := cl.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating pod %s: %w", pod.Name, err)
@@ -138,11 +149,15 @@ func (c *ceilingSide) Stop() {
 	}
 }
 
-func (c *ceilingSide) Process() *Process    { return nil }
-func (c *ceilingSide) SyncedMarker() string { return "" }
+func (c *ceilingSide) Process() *operator.Process { return nil }
+func (c *ceilingSide) SyncedMarker() string       { return "" }
 func (c *ceilingSide) HeapBytes(context.Context) (float64, error) {
 	return 0, errors.New("the ceiling driver runs inside the harness")
 }
-func (c *ceilingSide) NewJob(name string, plan Plan) client.Object { return extractionJob(name, plan) }
-func (c *ceilingSide) JobType() client.Object                      { return &ejv1.ExtractionJob{} }
-func (c *ceilingSide) State(obj client.Object) JobState            { return extractionJobState(obj) }
+func (c *ceilingSide) NewJob(name string, plan workload.Plan) client.Object {
+	return workload.ExtractionJob(name, plan)
+}
+func (c *ceilingSide) JobType() client.Object { return &ejv1.ExtractionJob{} }
+func (c *ceilingSide) State(obj client.Object) workload.JobState {
+	return workload.ExtractionJobState(obj)
+}

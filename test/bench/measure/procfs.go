@@ -1,11 +1,10 @@
-package main
+package measure
 
 import (
 	"bufio"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -14,8 +13,8 @@ import (
 // 100 for user space on every architecture Go supports.
 const userHZ = 100
 
-// cpuSeconds is the user plus system CPU time a process has used so far.
-func cpuSeconds(pid int) (float64, error) {
+// CPUSeconds is the user plus system CPU time a process has used so far.
+func CPUSeconds(pid int) (float64, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -54,23 +53,24 @@ func parseStat(s string) (procStat, error) {
 	return procStat{comm: s[open+1 : closing], ppid: ppid, utime: utime, stime: stime}, nil
 }
 
-// memory is what /proc/PID/status says about a process's resident memory.
-type memory struct {
+// Memory is what /proc/PID/status says about a process's resident memory.
+type Memory struct {
 	RSS     int64 `json:"rssBytes"`
 	PeakRSS int64 `json:"peakRssBytes"`
 }
 
-func readMemory(pid int) (memory, error) {
+// ReadMemory reads a process's current and peak resident memory.
+func ReadMemory(pid int) (Memory, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return memory{}, err
+		return Memory{}, err
 	}
 	defer f.Close()
 	return parseStatusMemory(f)
 }
 
-func parseStatusMemory(r io.Reader) (memory, error) {
-	var m memory
+func parseStatusMemory(r io.Reader) (Memory, error) {
+	var m Memory
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), ":")
@@ -97,23 +97,4 @@ func parseStatusMemory(r io.Reader) (memory, error) {
 		*target = kb * 1024
 	}
 	return m, sc.Err()
-}
-
-// childPID finds a direct child of this process by command name: envtest
-// starts etcd and kube-apiserver without telling their PIDs.
-func childPID(comm string) (int, error) {
-	self := os.Getpid()
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			continue // the process ended meanwhile
-		}
-		st, err := parseStat(string(raw))
-		if err != nil || st.ppid != self || st.comm != comm {
-			continue
-		}
-		return strconv.Atoi(filepath.Base(filepath.Dir(path)))
-	}
-	return 0, fmt.Errorf("no child process %q", comm)
 }

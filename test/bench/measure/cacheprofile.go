@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,7 +23,7 @@ import (
 
 // CacheCost is what the operator's informer caches cost per object, measured
 // inside the harness with the operator's own cache options, so that a heap
-// profile can show where the operator's memory goes: the operator binary
+// profile can show where the operator's Memory goes: the operator binary
 // itself has no pprof endpoint.
 type CacheCost struct {
 	Jobs int `json:"jobs"`
@@ -37,27 +39,33 @@ type CacheCost struct {
 	Profile      string             `json:"heapProfile"`
 }
 
-// measureCacheCost stops the harness's own watches, so their objects are
-// freed, then fills one cache per type with controllers.CacheOptions() and
-// measures the live heap each adds. A heap profile of the filled caches is
-// written next to the run's logs.
-func measureCacheCost(ctx context.Context, r *Run) (*CacheCost, error) {
+// CacheSource is where the measuring caches read from.
+type CacheSource struct {
+	Config    *rest.Config
+	Scheme    *k8sruntime.Scheme
+	Namespace string
+}
+
+// MeasureCacheCost fills one cache per type with controllers.CacheOptions()
+// and measures the live heap each adds; the caller stops its own watches
+// first, so that their objects are freed. A heap profile of the filled
+// caches is written into dir.
+func MeasureCacheCost(ctx context.Context, src CacheSource, dir string) (*CacheCost, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the measuring caches
-	r.stopHarness()
 	cost := &CacheCost{JSONPerField: map[string]float64{}}
-	jobs, jobCost, err := measureType(ctx, r, &ejv1.ExtractionJob{}, &ejv1.ExtractionJobList{}, "job", cost.JSONPerField)
+	jobs, jobCost, err := measureType(ctx, src, &ejv1.ExtractionJob{}, &ejv1.ExtractionJobList{}, "job", cost.JSONPerField)
 	if err != nil {
 		return nil, err
 	}
-	pods, podCost, err := measureType(ctx, r, &corev1.Pod{}, &corev1.PodList{}, "pod", cost.JSONPerField)
+	pods, podCost, err := measureType(ctx, src, &corev1.Pod{}, &corev1.PodList{}, "pod", cost.JSONPerField)
 	if err != nil {
 		return nil, err
 	}
 	cost.Jobs, cost.HeapPerJob, cost.JSONPerJob = jobCost.count, jobCost.heapPer, jobCost.jsonPer
 	cost.Pods, cost.HeapPerPod, cost.JSONPerPod = podCost.count, podCost.heapPer, podCost.jsonPer
 
-	cost.Profile = filepath.Join(r.Dir, "operator-caches.heap.pprof")
+	cost.Profile = filepath.Join(dir, "operator-caches.heap.pprof")
 	if err := writeHeapProfile(cost.Profile); err != nil {
 		return nil, err
 	}
@@ -75,9 +83,9 @@ type typeCost struct {
 // measureType fills a cache of one type and measures its objects; perField
 // gets their JSON size by part. The cache is returned so that it stays alive
 // for the heap profile.
-func measureType(ctx context.Context, r *Run, obj client.Object, list client.ObjectList, kind string,
+func measureType(ctx context.Context, src CacheSource, obj client.Object, list client.ObjectList, kind string,
 	perField map[string]float64) (cache.Cache, typeCost, error) {
-	c, added, err := filledCache(ctx, r, obj)
+	c, added, err := filledCache(ctx, src, obj)
 	if err != nil {
 		return nil, typeCost{}, err
 	}
@@ -102,12 +110,12 @@ func measureType(ctx context.Context, r *Run, obj client.Object, list client.Obj
 
 // filledCache starts a cache of one type with the operator's cache options
 // and returns it once synced, with the live heap it added.
-func filledCache(ctx context.Context, r *Run, obj client.Object) (cache.Cache, float64, error) {
+func filledCache(ctx context.Context, src CacheSource, obj client.Object) (cache.Cache, float64, error) {
 	base := liveHeap()
 	opts := controllers.CacheOptions()
-	opts.Scheme = scheme
-	opts.DefaultNamespaces = map[string]cache.Config{benchNamespace: {}}
-	c, err := cache.New(r.Cluster.Admin, opts)
+	opts.Scheme = src.Scheme
+	opts.DefaultNamespaces = map[string]cache.Config{src.Namespace: {}}
+	c, err := cache.New(src.Config, opts)
 	if err != nil {
 		return nil, 0, err
 	}

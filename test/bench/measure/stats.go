@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"math"
@@ -28,7 +28,8 @@ type Summary struct {
 	Min   float64 `json:"minMs"`
 }
 
-func summarize(samples []time.Duration) Summary {
+// Summarize gives the count, median, p99 and extremes of the samples.
+func Summarize(samples []time.Duration) Summary {
 	if len(samples) == 0 {
 		return Summary{}
 	}
@@ -44,10 +45,10 @@ func summarize(samples []time.Duration) Summary {
 	}
 }
 
-// histogram counts samples into buckets of the given width starting at lo;
+// Histogram counts samples into buckets of the given width starting at lo;
 // samples outside [lo, lo+width·n) land in the first or last bucket, so none
 // disappears from a chart.
-func histogram(samples []time.Duration, lo, width time.Duration, n int) []int {
+func Histogram(samples []time.Duration, lo, width time.Duration, n int) []int {
 	buckets := make([]int, n)
 	for _, s := range samples {
 		i := int((s - lo) / width)

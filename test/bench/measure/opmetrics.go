@@ -1,8 +1,9 @@
-package main
+package measure
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 
@@ -23,16 +24,13 @@ type OperatorView struct {
 	// Pod create call minus nextRetryAt, by the operator's clock.
 	RetryLatenessP99Ms float64 `json:"retryLatenessP99MsAtMost"`
 	// RetriesLaterThan1s counts the retries the operator itself started
-	// more than a second after their nextRetryAt.
-	RetriesLaterThan1s float64 `json:"retriesLaterThan1s"`
+	// more than a second after their nextRetryAt; nil in a bench.json
+	// written before it was measured.
+	RetriesLaterThan1s *float64 `json:"retriesLaterThan1s,omitempty"`
 }
 
-func (o *operatorSide) view(ctx context.Context) (*OperatorView, error) {
-	return scrapeOperatorView(ctx, "http://"+o.metricsAddr+"/metrics", "extractionjob")
-}
-
-// scrapeOperatorView reads the metrics of the named controller.
-func scrapeOperatorView(ctx context.Context, url, controller string) (*OperatorView, error) {
+// ScrapeOperatorView reads the metrics of the named controller.
+func ScrapeOperatorView(ctx context.Context, url, controller string) (*OperatorView, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -42,11 +40,41 @@ func scrapeOperatorView(ctx context.Context, url, controller string) (*OperatorV
 		return nil, err
 	}
 	defer resp.Body.Close()
-	families, err := parseFamilies(resp.Body)
+	families, err := ParseFamilies(resp.Body)
 	if err != nil {
 		return nil, err
 	}
 	return operatorView(families, controller)
+}
+
+// ScrapeGauge reads one unlabelled gauge from a Prometheus endpoint.
+func ScrapeGauge(ctx context.Context, c *http.Client, url, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	families, err := ParseFamilies(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	f, ok := families[name]
+	if !ok || len(f.GetMetric()) == 0 {
+		return 0, fmt.Errorf("%s has no %s", url, name)
+	}
+	m := f.GetMetric()[0]
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue(), nil
+	}
+	return m.GetUntyped().GetValue(), nil
 }
 
 func operatorView(families map[string]*dto.MetricFamily, controller string) (*OperatorView, error) {
@@ -88,7 +116,8 @@ func operatorView(families map[string]*dto.MetricFamily, controller string) (*Op
 	}
 	if h := hist("extractionjob_retry_lateness_seconds", false); h != nil {
 		v.RetryLatenessP99Ms = histQuantile(h, 0.99) * 1000
-		v.RetriesLaterThan1s = float64(h.GetSampleCount()) - histCount(h, 1)
+		later := float64(h.GetSampleCount()) - histCount(h, 1)
+		v.RetriesLaterThan1s = &later
 	}
 	return v, nil
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strconv"
@@ -25,11 +25,11 @@ func goMemLimitBytes(t *testing.T, v string) int64 {
 }
 
 func TestTheOperatorShipsASoftMemoryLimitBelowItsContainerLimit(t *testing.T) {
-	manager, err := managerContainer("../..")
+	manager, err := ManagerContainer("../../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := deployedEnv("../..")
+	env, err := DeployedEnv("../../..")
 	if err != nil {
 		t.Fatal(err)
 	}

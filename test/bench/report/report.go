@@ -1,4 +1,6 @@
-package main
+// Package report is what a benchmark run found, as bench.json, and its
+// presentation: the Markdown tables and the chart.
+package report
 
 import (
 	"bytes"
@@ -11,19 +13,22 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pybase/extraction-operator/test/bench/config"
+	"github.com/pybase/extraction-operator/test/bench/measure"
 )
 
 // Report is everything one `make bench` measured, as written to bench.json.
 type Report struct {
-	Started    time.Time `json:"started"`
-	Finished   time.Time `json:"finished"`
-	Machine    Machine   `json:"machine"`
-	Versions   Versions  `json:"versions"`
-	Settings   *Settings `json:"settings"`
-	Command    string    `json:"command"`
-	LoadAvgBeg string    `json:"loadAvgAtStart"`
-	LoadAvgEnd string    `json:"loadAvgAtEnd"`
-	Results    []*Result `json:"results"`
+	Started    time.Time        `json:"started"`
+	Finished   time.Time        `json:"finished"`
+	Machine    Machine          `json:"machine"`
+	Versions   Versions         `json:"versions"`
+	Settings   *config.Settings `json:"settings"`
+	Command    string           `json:"command"`
+	LoadAvgBeg string           `json:"loadAvgAtStart"`
+	LoadAvgEnd string           `json:"loadAvgAtEnd"`
+	Results    []*Result        `json:"results"`
 }
 
 type Machine struct {
@@ -40,8 +45,9 @@ type Versions struct {
 	Operator   string `json:"operatorCommit"`
 }
 
-func newReport(s *Settings) *Report {
-	r := &Report{Started: time.Now(), Settings: s, Command: strings.TrimSpace("go run ./test/bench " + strings.Join(os.Args[1:], " ")), LoadAvgBeg: loadAvg()}
+// New starts the report of a run with the given settings.
+func New(s *config.Settings) *Report {
+	r := &Report{Started: time.Now(), Settings: s, Command: strings.TrimSpace("go run ./test/bench " + strings.Join(os.Args[1:], " ")), LoadAvgBeg: LoadAvg()}
 	r.Machine.CPUs = runtime.NumCPU()
 	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		r.Machine.Model = procField(string(raw), "model name")
@@ -84,12 +90,14 @@ func procField(text, name string) string {
 	return ""
 }
 
-func loadAvg() string {
+// LoadAvg is /proc/loadavg.
+func LoadAvg() string {
 	raw, _ := os.ReadFile("/proc/loadavg")
 	return strings.TrimSpace(string(raw))
 }
 
-func (r *Report) write(dir string) error {
+// Write writes bench.json, bench.md and bench.png into dir.
+func (r *Report) Write(dir string) error {
 	raw, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -97,6 +105,26 @@ func (r *Report) write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "bench.json"), raw, 0o644); err != nil {
 		return err
 	}
+	return r.writePresentation(dir)
+}
+
+// Replot draws bench.png and bench.md again from a bench.json, next to it,
+// without running anything: for when the presentation changed but the
+// measurements did not. bench.json itself is left as it is.
+func Replot(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	r := &Report{}
+	if err := json.Unmarshal(raw, r); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	return r.writePresentation(filepath.Dir(path))
+}
+
+// writePresentation writes what is drawn from the figures: bench.md and bench.png.
+func (r *Report) writePresentation(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(r.Table()), 0o644); err != nil {
 		return err
 	}
@@ -175,8 +203,8 @@ func (r *Report) Table() string {
 	}
 	if rows := r.of("scale"); len(rows) > 0 {
 		fmt.Fprintf(&b, "\n### 3. Scale: cold start among %d finished jobs (and their Pods), limits %s\n\n", s.ScaleN, s.OtherLimits.Name)
-		fmt.Fprintf(&b, "Writes and reads are counted from the restart until %s after the operator went idle.\n\n", settledAfter)
-		t := newTable("Side", "Fill: jobs/s", "Fill: peak RSS MiB", "Cold start: caches synced s", "Idle s", "Writes", "Reads", "RSS MiB at idle / +"+settledAfter.String(), "Go heap MiB at idle / +"+settledAfter.String(), "Peak RSS MiB", "CPU s")
+		fmt.Fprintf(&b, "Writes and reads are counted from the restart until %s after the operator went idle.\n\n", SettledAfter)
+		t := newTable("Side", "Fill: jobs/s", "Fill: peak RSS MiB", "Cold start: caches synced s", "Idle s", "Writes", "Reads", "RSS MiB at idle / +"+SettledAfter.String(), "Go heap MiB at idle / +"+SettledAfter.String(), "Peak RSS MiB", "CPU s")
 		for _, res := range rows {
 			if res.Error != "" {
 				t.row(res.Side, "error: "+res.Error)
@@ -245,7 +273,10 @@ func operatorViewTable(results []*Result) *table {
 		}
 		late, lateOver1s := "", ""
 		if v.RetryLatenessP99Ms > 0 {
-			late, lateOver1s = f0(v.RetryLatenessP99Ms), f0(v.RetriesLaterThan1s)
+			late, lateOver1s = f0(v.RetryLatenessP99Ms), "not measured"
+			if v.RetriesLaterThan1s != nil {
+				lateOver1s = f0(*v.RetriesLaterThan1s)
+			}
 		}
 		t.row(res.Scenario, res.Limits.Name, rate, f2(v.Reconciles/float64(res.Jobs)), f0(v.ReconcileErrors),
 			f1(v.ReconcileMeanMs)+" / "+f0(v.ReconcileP99Ms), f1(v.QueueWaitMeanMs)+" / "+f0(v.QueueWaitP99Ms), late, lateOver1s)
@@ -259,7 +290,7 @@ func operatorViewTable(results []*Result) *table {
 // verbTable shows each side's requests per attempt, one row per verb and resource.
 func verbTable(rows []*Result) *table {
 	header := []string{"Request"}
-	keys := map[RequestKey]bool{}
+	keys := map[measure.RequestKey]bool{}
 	var ok []*Result
 	for _, res := range rows {
 		if res.Error != "" || res.Attempts == 0 {
@@ -271,13 +302,13 @@ func verbTable(rows []*Result) *table {
 			keys[k] = true
 		}
 	}
-	sorted := make([]RequestKey, 0, len(keys))
+	sorted := make([]measure.RequestKey, 0, len(keys))
 	for k := range keys {
 		sorted = append(sorted, k)
 	}
 	sort.Slice(sorted, func(i, j int) bool {
-		if isWrite(sorted[i]) != isWrite(sorted[j]) {
-			return isWrite(sorted[i])
+		if measure.IsWrite(sorted[i]) != measure.IsWrite(sorted[j]) {
+			return measure.IsWrite(sorted[i])
 		}
 		return sorted[i].String() < sorted[j].String()
 	})
@@ -344,7 +375,7 @@ func (r *Report) targets() []check {
 	if op := r.find("scale", "operator", ""); op != nil {
 		sc := op.Scale
 		out = append(out, check{fmt.Sprintf("operator RSS ≤ 150 MiB with %d jobs", r.Settings.ScaleN),
-			fmt.Sprintf("%s MiB at idle, %s MiB %s later, %s MiB peak after the restart, %s MiB peak while the jobs ran", mib(sc.RSS), mib(sc.SettledRSS), settledAfter, mib(sc.PeakRSS), mib(sc.FillPeakRSS)),
+			fmt.Sprintf("%s MiB at idle, %s MiB %s later, %s MiB peak after the restart, %s MiB peak while the jobs ran", mib(sc.RSS), mib(sc.SettledRSS), SettledAfter, mib(sc.PeakRSS), mib(sc.FillPeakRSS)),
 			verdict(max(sc.PeakRSS, sc.FillPeakRSS) <= 150<<20)})
 		out = append(out, check{"0 writes to finished jobs on a cold start", fmt.Sprintf("%.0f", op.Scale.Writes), verdict(op.Scale.Writes == 0)})
 	}
@@ -377,16 +408,6 @@ func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
 func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
 func mib(b int64) string  { return fmt.Sprintf("%.0f", float64(b)/(1<<20)) }
-
-// oneLine summarises a result for the progress log.
-func (res *Result) oneLine() string {
-	if res.Error != "" {
-		return fmt.Sprintf("%s %s %s: error: %s", res.Scenario, res.Side, res.Limits.Name, res.Error)
-	}
-	return fmt.Sprintf("%s %s %s: %d jobs, %d attempts, %.1f jobs/s; per attempt: %.2f pod, %.2f status, %.2f other writes, %.2f events, %.2f reads; CPU %v",
-		res.Scenario, res.Side, res.Limits.Name, res.Jobs, res.Attempts, res.JobsPerSecond,
-		res.PerAttempt.PodWrites, res.PerAttempt.StatusWrites, res.PerAttempt.OtherWrites, res.PerAttempt.Events, res.PerAttempt.Reads, res.Measurement.CPUSeconds)
-}
 
 // table is a Markdown table.
 type table struct {

@@ -1,4 +1,4 @@
-package main
+package scenario
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pybase/extraction-operator/test/bench/workload"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
 // Tracker records, from the harness's own watches, when each job was
@@ -18,7 +21,7 @@ import (
 // when it reached a terminal state. Times are the harness's clock at the
 // watch event: API timestamps have whole seconds only.
 type Tracker struct {
-	state func(client.Object) JobState
+	state func(client.Object) workload.JobState
 
 	mu      sync.Mutex
 	created map[string]time.Time // job name → when the create call was sent
@@ -36,7 +39,7 @@ type jobEnd struct {
 	succeeded bool
 }
 
-func newTracker(state func(client.Object) JobState) *Tracker {
+func newTracker(state func(client.Object) workload.JobState) *Tracker {
 	return &Tracker{
 		state:    state,
 		created:  map[string]time.Time{},
@@ -102,7 +105,7 @@ func (t *Tracker) Created(name string, at time.Time) {
 }
 
 // PodSeen records a Pod from the kubelet's watch.
-func (t *Tracker) PodSeen(p PodSeen) {
+func (t *Tracker) PodSeen(p sim.PodSeen) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	seen := t.pods[p.Owner]
@@ -212,7 +215,7 @@ func (t *Tracker) StartLatency() []time.Duration {
 // Outcomes checks every job's end against its plan: it returns how many
 // succeeded and failed, and how many ended otherwise than the plan says
 // (wrong end state or wrong number of attempts).
-func (t *Tracker) Outcomes(plans map[string]Plan) (succeeded, failed, wrong int) {
+func (t *Tracker) Outcomes(plans map[string]workload.Plan) (succeeded, failed, wrong int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for uid, end := range t.terminal {
@@ -225,7 +228,7 @@ func (t *Tracker) Outcomes(plans map[string]Plan) (succeeded, failed, wrong int)
 		if !ok {
 			continue
 		}
-		wantOK, wantAttempts := plan.Expected(maxRetries)
+		wantOK, wantAttempts := plan.Expected(workload.MaxRetries)
 		if end.succeeded != wantOK || len(t.pods[uid]) != wantAttempts {
 			wrong++
 		}

@@ -1,4 +1,7 @@
-package main
+// Package config holds the benchmark's settings: its flags, each also
+// settable through an environment variable, and the environment the operator
+// ships with.
+package config
 
 import (
 	"flag"
@@ -16,7 +19,7 @@ type Settings struct {
 	Root       string // the repository
 	AssetsDir  string // kube-apiserver and etcd for envtest
 	KubeBinDir string // kube-controller-manager
-	WorkDir    string // logs, kubeconfigs and the operator binary of this run
+	WorkDir    string // logs and the operator binary of this run
 	OutDir     string // bench.json and bench.png
 
 	Scenarios []string
@@ -48,9 +51,30 @@ type Settings struct {
 	// environment of its container in config/manager/manager.yaml, then
 	// the -operator-env flag's, to try other settings.
 	OperatorEnv []string
+	// Replot, when set, is a bench.json to draw bench.png and bench.md from
+	// again, next to it, instead of running anything.
+	Replot string `json:"-"`
 }
 
-func parseSettings(args []string) (*Settings, error) {
+// Limits are the client-side settings a side runs with. Both controllers
+// get the same: QPS and burst per client, and concurrency as
+// MaxConcurrentReconciles against --concurrent-job-syncs.
+type Limits struct {
+	Name        string  `json:"name"`
+	QPS         float64 `json:"qps"` // negative: no client-side rate limit
+	Burst       int     `json:"burst"`
+	Concurrency int     `json:"concurrency"`
+}
+
+func (l Limits) String() string {
+	if l.QPS < 0 {
+		return fmt.Sprintf("%s (no rate limit, %d workers)", l.Name, l.Concurrency)
+	}
+	return fmt.Sprintf("%s (QPS %g, burst %d, %d workers)", l.Name, l.QPS, l.Burst, l.Concurrency)
+}
+
+// Parse reads the settings from the command line and the environment.
+func Parse(args []string) (*Settings, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	s := &Settings{}
 	root, _ := os.Getwd()
@@ -74,7 +98,7 @@ func parseSettings(args []string) (*Settings, error) {
 	var scenarios, sides, scaleSides, rates, tpLimits, otherLimits, kubeVersion string
 	str(&s.Root, "root", "BENCH_ROOT", root, "repository root")
 	str(&kubeVersion, "kube-version", "KUBE_VERSION", "v1.37.2", "control-plane version in bin/")
-	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and kubeconfigs (default ROOT/bin/bench)")
+	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and the operator binary (default ROOT/bin/bench)")
 	str(&s.OutDir, "out", "BENCH_OUT", "", "where bench.json and bench.png go (default ROOT/test/bench/results)")
 	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run")
 	str(&sides, "sides", "BENCH_SIDES", "operator,job-controller,api-ceiling", "sides to run (the ceiling runs in scenarios 1 and 4 only)")
@@ -94,6 +118,7 @@ func parseSettings(args []string) (*Settings, error) {
 	duration(&s.PodRunTime, "pod-run-time", "BENCH_POD_RUN_TIME", 200*time.Millisecond, "time the fake kubelet keeps a Pod Running")
 	duration(&s.Timeout, "timeout", "BENCH_TIMEOUT", 30*time.Minute, "longest wait for one run's jobs to finish")
 	duration(&s.APIServerProfile, "apiserver-profile", "BENCH_APISERVER_PROFILE", 0, "CPU-profile kube-apiserver this long in scenario 1 (0: off)")
+	fs.StringVar(&s.Replot, "replot", "", "redraw bench.png and bench.md from this bench.json, next to it, and run nothing")
 	var operatorEnv string
 	str(&operatorEnv, "operator-env", "BENCH_OPERATOR_ENV", "", "comma-separated NAME=VALUE pairs for the operator process")
 	if err := fs.Parse(args); err != nil {
@@ -111,7 +136,7 @@ func parseSettings(args []string) (*Settings, error) {
 	if s.OutDir == "" {
 		s.OutDir = filepath.Join(s.Root, "test", "bench", "results")
 	}
-	deployed, err := deployedEnv(s.Root)
+	deployed, err := DeployedEnv(s.Root)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +192,8 @@ func (s *Settings) limits(name string) (Limits, error) {
 	return Limits{}, fmt.Errorf("unknown limits %q: want equal or off", name)
 }
 
-func (s *Settings) runs(scenario string) bool {
+// Runs tells whether a scenario is to run.
+func (s *Settings) Runs(scenario string) bool {
 	for _, sc := range s.Scenarios {
 		if sc == scenario {
 			return true

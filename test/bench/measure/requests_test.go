@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"net/url"
@@ -97,7 +97,7 @@ func TestCountsSubAndBreakdown(t *testing.T) {
 	if _, ok := side[podStatus]; ok {
 		t.Errorf("keys that end at zero must go: %v", side)
 	}
-	b := breakdown(side)
+	b := BreakdownOf(side)
 	want := Breakdown{PodWrites: 20, StatusWrites: 30, Events: 20, OtherWrites: 0, Reads: 4}
 	if b != want {
 		t.Errorf("breakdown = %+v, want %+v", b, want)
@@ -108,7 +108,7 @@ func TestCountsSubAndBreakdown(t *testing.T) {
 	if per := b.Per(10); per.PodWrites != 2 || per.Reads != 0.4 {
 		t.Errorf("per = %+v", per)
 	}
-	if bg := background(side); len(bg) != 1 || bg[lease] != 2 {
+	if bg := Background(side); len(bg) != 1 || bg[lease] != 2 {
 		t.Errorf("background = %v, want only the lease writes", bg)
 	}
 	if got := (Counts{podCreate: 1}).Add(Counts{podCreate: 2, events: 1}); got[podCreate] != 3 || got[events] != 1 {
@@ -135,7 +135,7 @@ controller_runtime_reconcile_time_seconds_count{controller="extractionjob"} 100
 `
 
 func TestOperatorView(t *testing.T) {
-	families, err := parseFamilies(strings.NewReader(operatorMetrics))
+	families, err := ParseFamilies(strings.NewReader(operatorMetrics))
 	if err != nil {
 		t.Fatal(err)
 	}

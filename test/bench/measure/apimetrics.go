@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"context"
@@ -19,9 +19,9 @@ type ServerCounts struct {
 	All, Refused Counts
 }
 
-// scrapeAPIServer reads apiserver_request_total from the API server's own
+// ScrapeAPIServer reads apiserver_request_total from the API server's own
 // /metrics, so both sides are counted by the same instrument.
-func scrapeAPIServer(ctx context.Context, admin kubernetes.Interface) (ServerCounts, error) {
+func ScrapeAPIServer(ctx context.Context, admin kubernetes.Interface) (ServerCounts, error) {
 	body, err := admin.Discovery().RESTClient().Get().AbsPath("/metrics").Stream(ctx)
 	if err != nil {
 		return ServerCounts{}, fmt.Errorf("scraping the API server's /metrics: %w", err)
@@ -38,7 +38,7 @@ var legacyVerbs = map[string]string{"CREATE": "POST", "UPDATE": "PUT"}
 // parseRequestTotals sums apiserver_request_total over the labels the
 // harness does not split by, and separately over refused requests.
 func parseRequestTotals(r io.Reader) (ServerCounts, error) {
-	families, err := parseFamilies(r)
+	families, err := ParseFamilies(r)
 	if err != nil {
 		return ServerCounts{}, err
 	}
@@ -78,7 +78,8 @@ func parseRequestTotals(r io.Reader) (ServerCounts, error) {
 	return out, nil
 }
 
-func parseFamilies(r io.Reader) (map[string]*dto.MetricFamily, error) {
+// ParseFamilies parses a Prometheus text exposition.
+func ParseFamilies(r io.Reader) (map[string]*dto.MetricFamily, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(r)
 	if err != nil {
@@ -166,7 +167,8 @@ func parseRequestKey(s string) (RequestKey, error) {
 	return k, nil
 }
 
-func isWrite(k RequestKey) bool {
+// IsWrite tells writes from reads.
+func IsWrite(k RequestKey) bool {
 	switch k.Verb {
 	case "GET", "LIST", "WATCH":
 		return false
@@ -198,14 +200,14 @@ func (b Breakdown) Per(n float64) Breakdown {
 	return Breakdown{b.PodWrites / n, b.StatusWrites / n, b.Events / n, b.OtherWrites / n, b.Reads / n}
 }
 
-// breakdown classifies counts. Background writes of the API server itself
+// BreakdownOf classifies counts. Background writes of the API server itself
 // (leases, its own bookkeeping) are left out by the background filter,
 // which keeps only the resources a job controller touches.
-func breakdown(c Counts) Breakdown {
+func BreakdownOf(c Counts) Breakdown {
 	var b Breakdown
 	for k, v := range c {
 		switch {
-		case !isWrite(k):
+		case !IsWrite(k):
 			if controllerResource(k) {
 				b.Reads += v
 			}
@@ -229,9 +231,9 @@ func controllerResource(k RequestKey) bool {
 	return k.Resource == "pods" || jobResources[k.Resource] || k.Resource == "events"
 }
 
-// background returns the requests that are neither the side's nor the
+// Background returns the requests that are neither the side's nor the
 // harness's, for the JSON, so a reader can see that they are small.
-func background(c Counts) Counts {
+func Background(c Counts) Counts {
 	out := Counts{}
 	for k, v := range c {
 		if !controllerResource(k) {

@@ -1,13 +1,18 @@
-package main
+package workload
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+
+	"k8s.io/utils/ptr"
+
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
-// Plan is what the fake kubelet makes of a job's attempts. It travels on the
-// job's Pod template as a label, so both sides' Pods carry it.
+// Plan names what a job's attempts do. The simulated kubelet of
+// test/harness/sim plays it from the sim.extraction.pybase.io annotations
+// that Sim gives it, which both sides' jobs put on their Pod templates.
 type Plan string
 
 const (
@@ -21,48 +26,37 @@ const (
 	PlanPermanent Plan = "permanent"
 )
 
-// planLabel carries a job's plan to its Pods.
-const planLabel = "bench.pybase.io/plan"
+// ExitRetryable is the exit code of the retryable failure. The Job
+// controller cannot read termination messages, so its podFailurePolicy tells
+// the two failures apart by exit code: the permanent one exits with
+// sim.PermanentExitCode, sysexits' EX_DATAERR.
+const ExitRetryable = 1
 
-// Exit codes of the failures. The Job controller cannot read termination
-// messages, so its podFailurePolicy tells the two failures apart by exit
-// code; 65 is sysexits' EX_DATAERR, which the operator also reads as
-// CorruptedFile when a message is missing.
-const (
-	exitRetryable = 1
-	exitPermanent = 65
-)
+// retryableMessage is the retryable failure's termination message, in the
+// operator's "ErrorType: message" contract.
+const retryableMessage = "ConnectionError: connection reset by peer"
 
-// Outcome is how the fake kubelet ends one attempt's Pod.
-type Outcome struct {
-	Succeeded bool
-	ExitCode  int32
-	// Message is the container's termination message, in the operator's
-	// "ErrorType: message" contract, or its JSON result on success.
-	Message string
-}
+// result is a successful attempt's termination message.
+const result = `{"pages":1}`
 
-var (
-	success   = Outcome{Succeeded: true, Message: `{"pages":1}`}
-	retryable = Outcome{ExitCode: exitRetryable, Message: "ConnectionError: connection reset by peer"}
-	permanent = Outcome{ExitCode: exitPermanent, Message: "CorruptedFile: broken xref table"}
-)
-
-// Outcome of the given attempt (1-based).
-func (p Plan) Outcome(attempt int) Outcome {
+// Sim is the plan as the simulated kubelet plays it: one token per attempt,
+// the last repeating.
+func (p Plan) Sim() sim.Plan {
+	plan := sim.Plan{Result: result}
 	switch p {
 	case PlanFlaky:
-		if attempt == 1 {
-			return retryable
-		}
-		return success
+		plan.Attempts = []sim.Token{sim.Fail, sim.OK}
 	case PlanExhaust:
-		return retryable
+		plan.Attempts = []sim.Token{sim.Fail}
 	case PlanPermanent:
-		return permanent
+		plan.Attempts = []sim.Token{sim.Perm}
 	default:
-		return success
+		plan.Attempts = []sim.Token{sim.OK}
 	}
+	if p == PlanFlaky || p == PlanExhaust {
+		plan.ExitCode, plan.Message = ptr.To[int32](ExitRetryable), retryableMessage
+	}
+	return plan
 }
 
 // Expected is the end state a correct controller reaches, given the retry
@@ -86,14 +80,14 @@ type Share struct {
 	Percent int
 }
 
-// retryMix is scenario 2's mix: 40 % succeed, 30 % fail once then succeed,
+// RetryMix is scenario 2's mix: 40 % succeed, 30 % fail once then succeed,
 // 10 % exhaust their retries, 20 % fail permanently.
-var retryMix = []Share{{PlanSucceed, 40}, {PlanFlaky, 30}, {PlanExhaust, 10}, {PlanPermanent, 20}}
+var RetryMix = []Share{{PlanSucceed, 40}, {PlanFlaky, 30}, {PlanExhaust, 10}, {PlanPermanent, 20}}
 
-// mix assigns plans to n jobs in the given shares, shuffled with a fixed
+// Mix assigns plans to n jobs in the given shares, shuffled with a fixed
 // seed so that every run and every side sees the same sequence. Counts are
 // rounded by largest remainder, so they always add up to n.
-func mix(n int, shares []Share) ([]Plan, error) {
+func Mix(n int, shares []Share) ([]Plan, error) {
 	total := 0
 	for _, s := range shares {
 		total += s.Percent
@@ -128,8 +122,8 @@ func mix(n int, shares []Share) ([]Plan, error) {
 	return plans, nil
 }
 
-// uniform is n jobs of one plan.
-func uniform(n int, p Plan) []Plan {
+// Uniform is n jobs of one plan.
+func Uniform(n int, p Plan) []Plan {
 	plans := make([]Plan, n)
 	for i := range plans {
 		plans[i] = p

@@ -1,4 +1,6 @@
-package main
+// Package workload is what the benchmark asks of every side: the jobs, each
+// with a plan for how its attempts end, and how a job's state is read.
+package workload
 
 import (
 	"time"
@@ -6,68 +8,80 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness/builders"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
-// benchImage is never pulled: no kubelet runs.
-const benchImage = "registry.example/extractor:bench"
+// Namespace holds every object of a run.
+const Namespace = "bench"
 
-// maxRetries is the retry budget of both sides: the operator's default
-// maxRetries and the Job's backoffLimit.
-const maxRetries = 3
+// Scheme knows the built-in types and ExtractionJobs.
+var Scheme = runtime.NewScheme()
 
-// extractionJob is a job for the operator (and the API-ceiling driver):
-// defaults everywhere except a backoff base of 1 s, as scenario 2 asks.
-func extractionJob(name string, plan Plan) *ejv1.ExtractionJob {
-	return &ejv1.ExtractionJob{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNamespace},
-		Spec: ejv1.ExtractionJobSpec{
-			Format: ejv1.FormatPDF,
-			Source: ejv1.Source{URL: "s3://bench/" + name + ".pdf"},
-			RetryPolicy: ejv1.RetryPolicy{
-				MaxRetries: ptr.To[int32](maxRetries),
-				Backoff:    ejv1.Backoff{Base: metav1.Duration{Duration: time.Second}},
-			},
-			PodTemplate: &ejv1.PodTemplate{Metadata: ejv1.PodTemplateMetadata{Labels: map[string]string{planLabel: string(plan)}}},
-		},
-	}
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
+	utilruntime.Must(ejv1.AddToScheme(Scheme))
 }
 
-// batchJob is the same work as a batch/v1 Job with the same retry budget;
+// Image is never pulled: only the simulated kubelet runs.
+const Image = "registry.example/extractor:bench"
+
+// MaxRetries is the retry budget of both sides: the operator's default
+// maxRetries and the Job's backoffLimit.
+const MaxRetries = 3
+
+// maxDisruptions is the CRD's default disruption budget, which
+// builders.WithRetryPolicy wants spelt out.
+const maxDisruptions = 5
+
+// ExtractionJob is a job for the operator (and the API-ceiling driver):
+// defaults everywhere except a backoff base of 1 s, as scenario 2 asks.
+func ExtractionJob(name string, plan Plan) *ejv1.ExtractionJob {
+	return builders.ExtractionJob(Namespace, name, plan.Sim(),
+		builders.WithSource("s3://bench/"+name+".pdf"),
+		builders.WithRetryPolicy(MaxRetries, maxDisruptions, ejv1.Backoff{Base: metav1.Duration{Duration: time.Second}}))
+}
+
+// BatchJob is the same work as a batch/v1 Job with the same retry budget;
 // its podFailurePolicy fails the Job at once on the permanent error's exit
 // code, as the operator does on CorruptedFile.
-func batchJob(name string, plan Plan) *batchv1.Job {
+func BatchJob(name string, plan Plan) *batchv1.Job {
 	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
 		Spec: batchv1.JobSpec{
 			Parallelism:  ptr.To[int32](1),
 			Completions:  ptr.To[int32](1),
-			BackoffLimit: ptr.To[int32](maxRetries),
+			BackoffLimit: ptr.To[int32](MaxRetries),
 			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
 				Action: batchv1.PodFailurePolicyActionFailJob,
 				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-					ContainerName: ptr.To(extractorContainer),
+					ContainerName: ptr.To(ExtractorContainer),
 					Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-					Values:        []int32{exitPermanent},
+					Values:        []int32{sim.PermanentExitCode},
 				},
 			}}},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{planLabel: string(plan)}},
-				Spec:       extractorPodSpec(name, 1),
+				ObjectMeta: metav1.ObjectMeta{Annotations: plan.Sim().Annotations()},
+				Spec:       ExtractorPodSpec(name, 1),
 			},
 		},
 	}
 }
 
-const extractorContainer = "extractor"
+// ExtractorContainer is the name of the one container of every attempt Pod.
+const ExtractorContainer = "extractor"
 
-// extractorPodSpec resembles the operator's attempt Pod (same container,
+// ExtractorPodSpec resembles the operator's attempt Pod (same container,
 // environment and security settings), so that both sides' Pods weigh the
 // same in the API server and in the caches.
-func extractorPodSpec(name string, attempt int) corev1.PodSpec {
+func ExtractorPodSpec(name string, attempt int) corev1.PodSpec {
 	return corev1.PodSpec{
 		RestartPolicy:                corev1.RestartPolicyNever,
 		AutomountServiceAccountToken: ptr.To(false),
@@ -79,8 +93,8 @@ func extractorPodSpec(name string, attempt int) corev1.PodSpec {
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 		Containers: []corev1.Container{{
-			Name:  extractorContainer,
-			Image: benchImage,
+			Name:  ExtractorContainer,
+			Image: Image,
 			Env: []corev1.EnvVar{
 				{Name: "EXTRACTION_FORMAT", Value: "pdf"},
 				{Name: "EXTRACTION_SOURCE_URL", Value: "s3://bench/" + name + ".pdf"},
@@ -108,7 +122,8 @@ type JobState struct {
 	RetryAt      time.Time
 }
 
-func extractionJobState(obj client.Object) JobState {
+// ExtractionJobState reads an ExtractionJob.
+func ExtractionJobState(obj client.Object) JobState {
 	job := obj.(*ejv1.ExtractionJob)
 	st := JobState{
 		Terminal:  job.Status.Phase == ejv1.PhaseSucceeded || job.Status.Phase == ejv1.PhaseFailed,
@@ -120,7 +135,8 @@ func extractionJobState(obj client.Object) JobState {
 	return st
 }
 
-func batchJobState(obj client.Object) JobState {
+// BatchJobState reads a batch/v1 Job.
+func BatchJobState(obj client.Object) JobState {
 	job := obj.(*batchv1.Job)
 	var st JobState
 	for _, c := range job.Status.Conditions {

@@ -1,4 +1,6 @@
-package main
+// Package scenario runs the benchmark's four scenarios, each side on a
+// fresh control plane, and measures them.
+package scenario
 
 import (
 	"context"
@@ -6,34 +8,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/bench/config"
+	"github.com/pybase/extraction-operator/test/bench/measure"
+	"github.com/pybase/extraction-operator/test/bench/sides"
+	"github.com/pybase/extraction-operator/test/bench/workload"
+	"github.com/pybase/extraction-operator/test/harness/sim"
 )
-
-var scheme = runtime.NewScheme()
-
-func init() {
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(ejv1.AddToScheme(scheme))
-}
 
 // Counters count the harness's requests per client. User (creating jobs,
 // watching) and Driver (the fake kubelet) are subtracted from the API
 // server's counters; Side counts the in-harness ceiling driver, whose
 // requests are the side's own.
 type Counters struct {
-	User, Driver, Side *RequestCounter
+	User, Driver, Side *measure.RequestCounter
 }
 
 // Run is one side on one fresh API server: the harness's watches, the fake
@@ -41,38 +38,38 @@ type Counters struct {
 type Run struct {
 	Name     string
 	Dir      string
-	Settings *Settings
-	Side     Side
-	Limits   Limits
-	Cluster  *Cluster
+	Settings *config.Settings
+	Side     sides.Side
+	Limits   config.Limits
+	Cluster  *cluster
 	Counters Counters
 	Client   client.Client // the harness's, counted as User
 	Tracker  *Tracker
-	Kubelet  *Kubelet
+	Kubelet  *sim.Kubelet
 	cancel   context.CancelFunc
 	// stopHarness stops the harness's watches and fake kubelet only.
 	stopHarness context.CancelFunc
 }
 
-func startRun(ctx context.Context, s *Settings, name string, side Side, limits Limits) (*Run, error) {
+func startRun(ctx context.Context, s *config.Settings, name string, side sides.Side, limits config.Limits) (*Run, error) {
 	dir := filepath.Join(s.WorkDir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	logf("%s: starting etcd and kube-apiserver", name)
-	cluster, err := startCluster(ctx, s, dir)
+	Logf("%s: starting etcd and kube-apiserver", name)
+	c, err := startCluster(ctx, s.Root, s.AssetsDir)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &Run{Name: name, Dir: dir, Settings: s, Side: side, Limits: limits, Cluster: cluster, cancel: cancel,
-		Counters: Counters{User: NewRequestCounter(), Driver: NewRequestCounter(), Side: NewRequestCounter()}}
+	r := &Run{Name: name, Dir: dir, Settings: s, Side: side, Limits: limits, Cluster: c, cancel: cancel,
+		Counters: Counters{User: measure.NewRequestCounter(), Driver: measure.NewRequestCounter(), Side: measure.NewRequestCounter()}}
 	if err := r.startHarness(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}
-	logf("%s: starting %s, %s", name, side.Name(), limits)
-	if err := side.Start(ctx, r); err != nil {
+	Logf("%s: starting %s, %s", name, side.Name(), limits)
+	if err := side.Start(ctx, r.sideEnv()); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("starting %s: %w", side.Name(), err)
 	}
@@ -81,6 +78,11 @@ func startRun(ctx context.Context, s *Settings, name string, side Side, limits L
 		return nil, err
 	}
 	return r, nil
+}
+
+// sideEnv is what the side runs in.
+func (r *Run) sideEnv() sides.Env {
+	return sides.Env{Cluster: r.Cluster.ControlPlane, Admin: r.Cluster.Admin, Dir: r.Dir, Limits: r.Limits, OperatorEnv: r.Settings.OperatorEnv, Counter: r.Counters.Side}
 }
 
 // warmUpPrefix names the jobs that warm a fresh API server up; the tracker
@@ -93,7 +95,7 @@ const warmUpPrefix = "warm-"
 func (r *Run) warmUp(ctx context.Context) error {
 	const n = 5
 	for _, name := range jobNames(strings.TrimSuffix(warmUpPrefix, "-"), n) {
-		if err := r.createJob(ctx, name, PlanSucceed); err != nil {
+		if err := r.createJob(ctx, name, workload.PlanSucceed); err != nil {
 			return err
 		}
 	}
@@ -109,12 +111,12 @@ func (r *Run) startHarness(ctx context.Context) error {
 	ctx, r.stopHarness = context.WithCancel(ctx)
 	userCfg := r.Counters.User.Wrap(r.Cluster.Admin)
 	var err error
-	if r.Client, err = client.New(userCfg, client.Options{Scheme: scheme}); err != nil {
+	if r.Client, err = client.New(userCfg, client.Options{Scheme: workload.Scheme}); err != nil {
 		return err
 	}
 	informers, err := cache.New(userCfg, cache.Options{
-		Scheme:            scheme,
-		DefaultNamespaces: map[string]cache.Config{benchNamespace: {}},
+		Scheme:            workload.Scheme,
+		DefaultNamespaces: map[string]cache.Config{workload.Namespace: {}},
 		DefaultTransform:  cache.TransformStripManagedFields(),
 	})
 	if err != nil {
@@ -128,8 +130,12 @@ func (r *Run) startHarness(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.Kubelet = newKubelet(driver, r.Settings.PodRunTime, r.Tracker.PodSeen)
-	if err := r.Kubelet.Start(ctx, informers, 32); err != nil {
+	// Enough workers that the kubelet never limits a side.
+	r.Kubelet = sim.NewKubelet(sim.Options{
+		Client: driver, Workers: 32, OnPod: r.Tracker.PodSeen,
+		RunTime: func() time.Duration { return r.Settings.PodRunTime },
+	})
+	if err := r.Kubelet.Start(ctx, informers); err != nil {
 		return err
 	}
 	go func() { _ = informers.Start(ctx) }()
@@ -145,8 +151,8 @@ func (r *Run) Close() {
 		r.Side.Stop()
 	}
 	r.cancel()
-	if err := r.Cluster.Stop(); err != nil {
-		logf("%s: stopping the API server: %v", r.Name, err)
+	if err := r.Cluster.stop(); err != nil {
+		Logf("%s: stopping the API server: %v", r.Name, err)
 	}
 }
 
@@ -160,7 +166,7 @@ func (r *Run) checkAlive() error {
 
 // createJobs creates the jobs as fast as the API server takes them, with
 // many parallel creates, recording when each create was sent.
-func (r *Run) createJobs(ctx context.Context, names []string, plans []Plan) error {
+func (r *Run) createJobs(ctx context.Context, names []string, plans []workload.Plan) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
@@ -192,7 +198,7 @@ func (r *Run) createJobs(ctx context.Context, names []string, plans []Plan) erro
 	}
 }
 
-func (r *Run) createJob(ctx context.Context, name string, plan Plan) error {
+func (r *Run) createJob(ctx context.Context, name string, plan workload.Plan) error {
 	job := r.Side.NewJob(name, plan)
 	r.Tracker.Created(name, time.Now())
 	if err := r.Client.Create(ctx, job); err != nil {
@@ -214,45 +220,19 @@ func jobNames(prefix string, n int) []string {
 type Window struct {
 	run      *Run
 	start    time.Time
-	server   ServerCounts
-	user     Counts
-	driver   Counts
-	sideReqs Counts
+	server   measure.ServerCounts
+	user     measure.Counts
+	driver   measure.Counts
+	sideReqs measure.Counts
 	cpu      map[string]float64
 	pids     map[string]int
-}
-
-// Measurement is what one window measured.
-type Measurement struct {
-	Seconds float64 `json:"seconds"`
-	// Requests are the side's: the API server's counters minus the
-	// harness's own requests (job creates, watches, fake kubelet).
-	Requests  Counts    `json:"requests"`
-	Breakdown Breakdown `json:"breakdown"`
-	// Subtracted are the harness's requests that were taken out.
-	Subtracted Counts `json:"subtracted"`
-	// Background are requests outside Pods, jobs and events (the API
-	// server's own leases and bookkeeping); they are not charged to the side.
-	Background Counts `json:"background"`
-	// Refused lists the side's requests that the API server refused, such
-	// as 409 Conflicts of writes based on a stale cache (the fake kubelet's
-	// writes are never refused, see FailedDriverWrites); they are included
-	// in Requests.
-	Refused          Counts    `json:"refused"`
-	RefusedWrites    float64   `json:"refusedWrites"`
-	RefusedBreakdown Breakdown `json:"refusedBreakdown"`
-	// CeilingCheck, for the in-harness ceiling driver, lists the difference
-	// between what the server counted and what the driver's client counted;
-	// it shows the subtraction is exact.
-	CeilingCheck Counts             `json:"ceilingCheck,omitempty"`
-	CPUSeconds   map[string]float64 `json:"cpuSeconds"`
 }
 
 // pids are the processes whose CPU time is measured. A controller that is
 // not running (stopped for a cold start) is left out.
 func (r *Run) pids() map[string]int {
 	pids := map[string]int{"kube-apiserver": r.Cluster.APIServerPID, "etcd": r.Cluster.EtcdPID, "harness": os.Getpid()}
-	if p := r.Side.Process(); p != nil && p.Exited() == nil {
+	if p := r.Side.Process(); p != nil && p.Running() {
 		pids["controller"] = p.PID()
 	}
 	return pids
@@ -261,23 +241,23 @@ func (r *Run) pids() map[string]int {
 func (r *Run) begin(ctx context.Context) (*Window, error) {
 	w := &Window{run: r, start: time.Now(), cpu: map[string]float64{}, pids: r.pids()}
 	var err error
-	if w.server, err = scrapeAPIServer(ctx, r.Cluster.AdminClient); err != nil {
+	if w.server, err = measure.ScrapeAPIServer(ctx, r.Cluster.AdminClient); err != nil {
 		return nil, err
 	}
 	w.user, w.driver, w.sideReqs = r.Counters.User.Snapshot(), r.Counters.Driver.Snapshot(), r.Counters.Side.Snapshot()
 	for name, pid := range w.pids {
-		if w.cpu[name], err = cpuSeconds(pid); err != nil {
+		if w.cpu[name], err = measure.CPUSeconds(pid); err != nil {
 			return nil, fmt.Errorf("reading CPU time of %s: %w", name, err)
 		}
 	}
 	return w, nil
 }
 
-func (w *Window) end(ctx context.Context) (Measurement, error) {
+func (w *Window) end(ctx context.Context) (measure.Measurement, error) {
 	r := w.run
-	m := Measurement{Seconds: time.Since(w.start).Seconds(), CPUSeconds: map[string]float64{}}
+	m := measure.Measurement{Seconds: time.Since(w.start).Seconds(), CPUSeconds: map[string]float64{}}
 	for name, pid := range r.pids() {
-		now, err := cpuSeconds(pid)
+		now, err := measure.CPUSeconds(pid)
 		if err != nil {
 			return m, fmt.Errorf("reading CPU time of %s: %w", name, err)
 		}
@@ -287,7 +267,7 @@ func (w *Window) end(ctx context.Context) (Measurement, error) {
 		}
 		m.CPUSeconds[name] = now
 	}
-	server, err := scrapeAPIServer(ctx, r.Cluster.AdminClient)
+	server, err := measure.ScrapeAPIServer(ctx, r.Cluster.AdminClient)
 	if err != nil {
 		return m, err
 	}
@@ -296,16 +276,35 @@ func (w *Window) end(ctx context.Context) (Measurement, error) {
 	// The scrape itself is a non-resource request and is not counted.
 	all := server.All.Sub(w.server.All)
 	refused := server.Refused.Sub(w.server.Refused)
-	m.Refused = refused.Sub(background(refused))
-	m.RefusedBreakdown = breakdown(refused)
+	m.Refused = refused.Sub(measure.Background(refused))
+	m.RefusedBreakdown = measure.BreakdownOf(refused)
 	m.RefusedWrites = m.RefusedBreakdown.NonEventWrites() + m.RefusedBreakdown.Events
-	m.Requests = all.Sub(user, driver, background(all))
-	m.Breakdown = breakdown(m.Requests)
+	m.Requests = all.Sub(user, driver, measure.Background(all))
+	m.Breakdown = measure.BreakdownOf(m.Requests)
 	m.Subtracted = user.Add(driver)
-	m.Background = background(all)
-	if _, inHarness := r.Side.(*ceilingSide); inHarness {
+	m.Background = measure.Background(all)
+	if r.Side.Process() == nil { // the side runs in the harness, with a counted client
 		side := r.Counters.Side.Snapshot().Sub(w.sideReqs)
 		m.CeilingCheck = m.Requests.Sub(side)
 	}
 	return m, nil
+}
+
+// profileAPIServer saves a CPU profile of kube-apiserver (its
+// /debug/pprof, on by default) in the run's directory, to show where the
+// API server spends its time on a side's requests.
+func (r *Run) profileAPIServer(ctx context.Context, d time.Duration) {
+	raw, err := r.Cluster.AdminClient.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").
+		Param("seconds", strconv.Itoa(int(d.Seconds()))).Timeout(d + time.Minute).DoRaw(ctx)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(r.Dir, "kube-apiserver.cpu.pprof"), raw, 0o644)
+	}
+	if err != nil {
+		Logf("%s: profiling kube-apiserver: %v", r.Name, err)
+	}
+}
+
+// Logf logs a line of progress, with the time, to standard error.
+func Logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }

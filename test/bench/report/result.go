@@ -1,0 +1,105 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pybase/extraction-operator/test/bench/config"
+	"github.com/pybase/extraction-operator/test/bench/measure"
+)
+
+// Result is one side's figures in one scenario; fields that a scenario
+// does not measure stay empty.
+type Result struct {
+	Scenario string        `json:"scenario"`
+	Side     string        `json:"side"`
+	Limits   config.Limits `json:"limits"`
+	Error    string        `json:"error,omitempty"`
+
+	Jobs          int     `json:"jobs"`
+	Attempts      int     `json:"attempts"`
+	Seconds       float64 `json:"seconds"` // first create → last terminal status
+	JobsPerSecond float64 `json:"jobsPerSecond"`
+	Succeeded     int     `json:"succeeded"`
+	Failed        int     `json:"failed"`
+	// WrongOutcomes counts jobs whose end or number of attempts differs from their plan.
+	WrongOutcomes int `json:"wrongOutcomes"`
+	// LabelMismatches counts Pods whose attempt label disagrees with the
+	// order the watch saw them in (operator only).
+	LabelMismatches int64 `json:"labelMismatches"`
+	// FailedDriverWrites counts fake-kubelet writes the API server refused.
+	FailedDriverWrites int64 `json:"failedDriverWrites"`
+
+	PerJob     measure.Breakdown `json:"perJob"`
+	PerAttempt measure.Breakdown `json:"perAttempt"`
+
+	// Operator is the operator's own metrics at the end of the run.
+	Operator *measure.OperatorView `json:"operatorMetrics,omitempty"`
+
+	// Scenario 2 (operator only).
+	Lateness        *measure.Summary `json:"lateness,omitempty"`
+	LatenessMs      []float64        `json:"latenessMs,omitempty"`
+	EarlyRetries    int              `json:"earlyRetries"`
+	MissingPromises int              `json:"missingPromises,omitempty"`
+
+	// Scenario 4.
+	Rate         float64          `json:"rate,omitempty"`
+	AchievedRate float64          `json:"achievedRate,omitempty"`
+	StartLatency *measure.Summary `json:"startLatency,omitempty"`
+
+	// Scenario 3.
+	Scale *ScaleResult `json:"scale,omitempty"`
+
+	Measurement measure.Measurement `json:"measurement"`
+}
+
+// ScaleResult is scenario 3: a cold start among many finished jobs.
+type ScaleResult struct {
+	FillSeconds   float64 `json:"fillSeconds"`
+	FillPeakRSS   int64   `json:"fillPeakRssBytes"`
+	SyncedSeconds float64 `json:"syncedSeconds"` // process start → caches synced
+	IdleSeconds   float64 `json:"idleSeconds"`   // process start → idle
+	RSS           int64   `json:"rssBytes"`
+	PeakRSS       int64   `json:"peakRssBytes"`
+	HeapBytes     float64 `json:"heapAllocBytes"`
+	// SettledRSS and SettledHeapBytes are read SettledAfter the process went idle.
+	SettledRSS       int64               `json:"settledRssBytes"`
+	SettledHeapBytes float64             `json:"settledHeapAllocBytes"`
+	Writes           float64             `json:"writes"` // every write during the cold start, events included
+	ColdStart        measure.Measurement `json:"coldStart"`
+	HeapScrapeError  string              `json:"heapScrapeError,omitempty"`
+	// CacheCost, for the operator, splits its cache memory by object type.
+	CacheCost *measure.CacheCost `json:"cacheCost,omitempty"`
+}
+
+// SettledAfter is how long after going idle memory is read a second time:
+// past the Go runtime's forced collection every 2 minutes.
+const SettledAfter = 130 * time.Second
+
+// IsOperator tells the operator, run as a process or in the harness, from the
+// Job controller and the ceiling: only the operator promises retry times.
+func IsOperator(side string) bool { return strings.HasPrefix(side, "operator") }
+
+// EventsPerTransition divides the events by the transitions that the API
+// contract announces with one event each: every attempt starts; a failed
+// attempt fails and then either schedules a retry or fails the job; a
+// succeeded attempt succeeds the job. That is 3 per attempt, less 1 per
+// succeeded job. More than 1 means some transition had more than one event.
+func (res *Result) EventsPerTransition() float64 {
+	transitions := 3*res.Attempts - res.Succeeded
+	if transitions <= 0 {
+		return 0
+	}
+	return res.Measurement.Breakdown.Events / float64(transitions)
+}
+
+// OneLine summarises a result for the progress log.
+func (res *Result) OneLine() string {
+	if res.Error != "" {
+		return fmt.Sprintf("%s %s %s: error: %s", res.Scenario, res.Side, res.Limits.Name, res.Error)
+	}
+	return fmt.Sprintf("%s %s %s: %d jobs, %d attempts, %.1f jobs/s; per attempt: %.2f pod, %.2f status, %.2f other writes, %.2f events, %.2f reads; CPU %v",
+		res.Scenario, res.Side, res.Limits.Name, res.Jobs, res.Attempts, res.JobsPerSecond,
+		res.PerAttempt.PodWrites, res.PerAttempt.StatusWrites, res.PerAttempt.OtherWrites, res.PerAttempt.Events, res.PerAttempt.Reads, res.Measurement.CPUSeconds)
+}
