@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness"
 )
 
 // directReconcileLabel marks jobs that a spec reconciles by hand with a fake
@@ -62,12 +62,9 @@ var _ = BeforeSuite(func() {
 	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
 	utilruntime.Must(ejv1.AddToScheme(testScheme))
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: builtAssetsDirectory(),
-	}
 	var err error
+	testEnv, err = harness.Environment()
+	Expect(err).NotTo(HaveOccurred())
 	restConfig, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "starting kube-apiserver and etcd; run `make test` to build them")
 	restConfig.QPS, restConfig.Burst = 200, 400
@@ -85,16 +82,6 @@ var _ = AfterSuite(func() {
 	}
 	Expect(testEnv.Stop()).To(Succeed())
 })
-
-// builtAssetsDirectory finds the binaries that hack/build-tools.sh built, so
-// that a plain `go test` works as well as `make test`. KUBEBUILDER_ASSETS wins.
-func builtAssetsDirectory() string {
-	dirs, _ := filepath.Glob(filepath.Join("..", "bin", "envtest-*"))
-	if len(dirs) == 0 {
-		return ""
-	}
-	return dirs[len(dirs)-1]
-}
 
 // startOperator runs the suite's operator the way cmd/main.go does, with
 // short image-pull grace and no jitter, for every job without the

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,9 +12,9 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness"
 )
 
 // k8sClient talks to a real kube-apiserver that serves the generated CRDs, so
@@ -30,12 +29,11 @@ func TestMain(m *testing.M) {
 }
 
 func runWithAPIServer(m *testing.M) int {
-	testEnv := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: builtAssetsDirectory(),
+	testEnv, err := harness.Environment()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	var err error
 	restConfig, err = testEnv.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting kube-apiserver and etcd (run `make tools` to build them):", err)
@@ -54,16 +52,6 @@ func runWithAPIServer(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// builtAssetsDirectory finds the binaries that hack/build-tools.sh built, so
-// that a plain `go test` works as well as `make test`. KUBEBUILDER_ASSETS wins.
-func builtAssetsDirectory() string {
-	dirs, _ := filepath.Glob(filepath.Join("..", "..", "bin", "envtest-*"))
-	if len(dirs) == 0 {
-		return ""
-	}
-	return dirs[len(dirs)-1]
 }
 
 // invalidFields lists the field paths that an Invalid error from the API

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness"
 )
 
 // readerName is a user whom RBAC lets get, list and watch ExtractionJobs and nothing else.
@@ -50,15 +51,12 @@ var _ = BeforeSuite(func() {
 	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
 	utilruntime.Must(ejv1.AddToScheme(testScheme))
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: builtAssetsDirectory(),
-	}
+	var err error
+	testEnv, err = harness.Environment()
+	Expect(err).NotTo(HaveOccurred())
 	// envtest defaults to RBAC already; say so, because the Forbidden specs depend on it.
 	testEnv.ControlPlane.GetAPIServer().Configure().Set("authorization-mode", "RBAC")
 
-	var err error
 	adminCfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "starting kube-apiserver and etcd; run `make test` to build them")
 	adminCfg.QPS, adminCfg.Burst = 100, 200
@@ -79,19 +77,6 @@ var _ = AfterSuite(func() {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
-
-// builtAssetsDirectory finds the control-plane binaries that hack/ built, so a
-// plain `go test` works as well as `make test`. KUBEBUILDER_ASSETS wins.
-func builtAssetsDirectory() string {
-	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
-		return ""
-	}
-	dirs, _ := filepath.Glob(filepath.Join("..", "..", "bin", "envtest-*"))
-	if len(dirs) == 0 {
-		return ""
-	}
-	return dirs[0]
-}
 
 // grantReadOnly lets user get, list and watch ExtractionJobs in every namespace.
 func grantReadOnly(user string) {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // module is the main module's path, which tells the repository's go.mod
@@ -47,4 +49,23 @@ func AssetsDir(root string) (string, error) {
 		return "", fmt.Errorf("no KUBEBUILDER_ASSETS and no bin/envtest-*: run `make envtest-assets`")
 	}
 	return dirs[len(dirs)-1], nil
+}
+
+// Environment is the envtest environment every suite starts from: the
+// binaries of AssetsDir and the operator's CRDs from config/crd/bases. A
+// suite adds what it needs (API server flags, a scheme) before Start.
+func Environment() (*envtest.Environment, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	assets, err := AssetsDir(root)
+	if err != nil {
+		return nil, err
+	}
+	return &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}, nil
 }

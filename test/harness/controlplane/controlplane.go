@@ -55,19 +55,15 @@ type ControlPlane struct {
 
 // Start starts etcd and kube-apiserver and installs the CRDs.
 func Start(opts Options) (*ControlPlane, error) {
-	if opts.AssetsDir == "" || len(opts.CRDDirectories) == 0 {
-		root, err := harness.RepoRoot()
-		if err != nil {
-			return nil, err
-		}
-		if opts.AssetsDir == "" {
-			if opts.AssetsDir, err = harness.AssetsDir(root); err != nil {
-				return nil, err
-			}
-		}
-		if len(opts.CRDDirectories) == 0 {
-			opts.CRDDirectories = []string{filepath.Join(root, "config", "crd", "bases")}
-		}
+	env, err := harness.Environment()
+	if err != nil {
+		return nil, err
+	}
+	if opts.AssetsDir != "" {
+		env.BinaryAssetsDirectory = opts.AssetsDir
+	}
+	if len(opts.CRDDirectories) > 0 {
+		env.CRDDirectoryPaths = opts.CRDDirectories
 	}
 	if opts.StopTimeout == 0 {
 		opts.StopTimeout = 10 * time.Second
@@ -89,18 +85,13 @@ func Start(opts Options) (*ControlPlane, error) {
 	api.Configure().Set("endpoint-reconciler-type", "none")
 	c := &ControlPlane{
 		dir: opts.Dir, apiLog: apiLog,
-		env: &envtest.Environment{
-			ControlPlane: envtest.ControlPlane{
-				APIServer: api,
-				Etcd:      &envtest.Etcd{DataDir: filepath.Join(opts.Dir, "etcd-data"), Out: etcdLog, Err: etcdLog},
-			},
-			BinaryAssetsDirectory:   opts.AssetsDir,
-			CRDDirectoryPaths:       opts.CRDDirectories,
-			ErrorIfCRDPathMissing:   true,
-			Scheme:                  opts.Scheme,
-			ControlPlaneStopTimeout: opts.StopTimeout,
-		},
+		env: env,
 	}
+	env.ControlPlane = envtest.ControlPlane{
+		APIServer: api,
+		Etcd:      &envtest.Etcd{DataDir: filepath.Join(opts.Dir, "etcd-data"), Out: etcdLog, Err: etcdLog},
+	}
+	env.Scheme, env.ControlPlaneStopTimeout = opts.Scheme, opts.StopTimeout
 	if c.reaper, err = startReaper(opts.Dir); err != nil {
 		return nil, err
 	}
@@ -112,7 +103,7 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	if err != nil {
 		_ = c.Stop()
-		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", opts.AssetsDir, err)
+		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", env.BinaryAssetsDirectory, err)
 	}
 	c.AdminKubeconfig = filepath.Join(opts.Dir, "admin.kubeconfig")
 	if err := os.WriteFile(c.AdminKubeconfig, c.env.KubeConfig, 0o600); err != nil {
