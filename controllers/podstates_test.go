@@ -131,8 +131,12 @@ func TestPodStatesWhileAPodWaitsToStart(t *testing.T) {
 		happen: withSchedulingTimeout(time.Second, gatedPod(1, kueueAdmissionGate)),
 		want:   stillPending(1, "Attempt 1 is waiting: SchedulingGated: kueue.x-k8s.io/admission.", 0),
 	}, {
-		name:   "a Pod whose gates were removed waits to start, though its condition still says SchedulingGated",
-		job:    func() *ejv1.ExtractionJob { j := onAttempt(ejv1.PhasePending, 1); j.Status.Message = "Attempt 1 is waiting: SchedulingGated: x."; return j }(),
+		name: "a Pod whose gates were removed waits to start, though its condition still says SchedulingGated",
+		job: func() *ejv1.ExtractionJob {
+			j := onAttempt(ejv1.PhasePending, 1)
+			j.Status.Message = "Attempt 1 is waiting: SchedulingGated: x."
+			return j
+		}(),
 		happen: follow(ungated),
 		want:   stillPending(1, "Attempt 1 is waiting for Pod "+pod1+" to start.", 0),
 	}, {
@@ -161,14 +165,14 @@ func TestPodStatesWhileAPodWaitsToStart(t *testing.T) {
 		happen: withSchedulingTimeout(10*time.Minute, unschedulablePod(1, insufficientMemory, 10*time.Minute)),
 		want:   unschedulableTooLong.retried("Retry 1/3", 34*time.Second),
 	}, {
-		name:   "the schedulingTimeout of a Pod whose condition has no time counts from the Pod's creation",
-		job:    onAttempt(ejv1.PhasePending, 1),
+		name: "the schedulingTimeout of a Pod whose condition has no time counts from the Pod's creation",
+		job:  onAttempt(ejv1.PhasePending, 1),
 		happen: withSchedulingTimeout(time.Minute, func() *corev1.Pod {
 			pod := unschedulablePod(1, "", 0) // created attemptAge ago
 			pod.Status.Conditions[0].LastTransitionTime = metav1.Time{}
 			return pod
 		}()),
-		want:   noNodeSaid.retried("Retry 1/3", 34*time.Second),
+		want: noNodeSaid.retried("Retry 1/3", 34*time.Second),
 	}, {
 		name:   "without a schedulingTimeout an unschedulable Pod waits for ever",
 		job:    onAttempt(ejv1.PhasePending, 1),
