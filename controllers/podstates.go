@@ -7,6 +7,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
 // This file reads what holds back a Pod that has not started: a scheduling
@@ -45,7 +47,11 @@ func scheduledAt(pod *corev1.Pod) time.Time {
 }
 
 // unschedulable reports whether the scheduler found no node for the Pod,
-// since when, and what it said.
+// since when, and what it said. The time is the condition's, which the
+// scheduler keeps while the condition stays False: for a Pod that a gate
+// held first, it is when the gate's wait began, so the schedulingTimeout of
+// a Pod released late by Kueue has already run when the scheduler first
+// finds no node for it. Nothing in the Pod records when a gate went.
 func unschedulable(pod *corev1.Pod) (since time.Time, message string, ok bool) {
 	c := podScheduledCondition(pod)
 	if c == nil || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable {
@@ -64,7 +70,7 @@ func unschedulable(pod *corev1.Pod) (since time.Time, message string, ok bool) {
 // writes.
 func waitingMessage(attempt int32, pod *corev1.Pod) string {
 	if gates := schedulingGateNames(pod); len(gates) > 0 {
-		return fmt.Sprintf("Attempt %d is waiting: SchedulingGated: %s.", attempt, strings.Join(gates, ", "))
+		return fmt.Sprintf("Attempt %d is waiting: %s: %s.", attempt, ejv1.ReasonSchedulingGated, strings.Join(gates, ", "))
 	}
 	if _, message, ok := unschedulable(pod); ok && strings.TrimSpace(message) != "" {
 		return fmt.Sprintf("Attempt %d is waiting: %s", attempt, asSentence(message))
