@@ -31,23 +31,37 @@ var stripManagedFields = cache.TransformStripManagedFields()
 // trimForCache strips managed fields from every cached object, and from
 // Pods all that the operator does not read. The operator writes an attempt
 // Pod's spec once, when it creates the Pod, and then reads only its
-// metadata, phase, reason, message, the conditions that can explain a
-// failure, and the containers' states; the rest is most of a cached Pod's
-// size. Writes of a Pod are merge patches of its metadata, so a trimmed copy
-// never reaches the API server as a whole object.
+// metadata, the names of its scheduling gates, its phase, reason and
+// message, the PodScheduled condition (why it waits, and since when), the
+// conditions that can explain a failure, and the containers' states; the
+// rest is most of a cached Pod's size. Writes of a Pod are merge patches of
+// its metadata, so a trimmed copy never reaches the API server as a whole
+// object.
 func trimForCache(obj any) (any, error) {
 	obj, err := stripManagedFields(obj)
 	if pod, ok := obj.(*corev1.Pod); ok {
-		pod.Spec = corev1.PodSpec{}
+		pod.Spec = trimPodSpec(pod.Spec)
 		pod.Status = trimPodStatus(pod.Status)
 	}
 	return obj, err
 }
 
+func trimPodSpec(full corev1.PodSpec) corev1.PodSpec {
+	var spec corev1.PodSpec
+	for _, gate := range full.SchedulingGates {
+		spec.SchedulingGates = append(spec.SchedulingGates, corev1.PodSchedulingGate{Name: gate.Name})
+	}
+	return spec
+}
+
 func trimPodStatus(full corev1.PodStatus) corev1.PodStatus {
 	status := corev1.PodStatus{Phase: full.Phase, Reason: full.Reason, Message: full.Message}
 	for _, c := range full.Conditions {
-		if !isLifecycleCondition(c.Type) {
+		switch {
+		case c.Type == corev1.PodScheduled:
+			status.Conditions = append(status.Conditions, corev1.PodCondition{
+				Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message, LastTransitionTime: c.LastTransitionTime})
+		case !isLifecycleCondition(c.Type):
 			status.Conditions = append(status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason})
 		}
 	}

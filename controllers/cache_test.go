@@ -3,7 +3,9 @@ package controllers
 import (
 	"reflect"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,14 +22,20 @@ func TestCachedPodsKeepWhatTheOperatorReadsAndNothingElse(t *testing.T) {
 	}
 	full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
 	full.Status = corev1.PodStatus{
-		Phase:      corev1.PodFailed,
-		Reason:     "Evicted",
-		Conditions: []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+		Phase:  corev1.PodFailed,
+		Reason: "Evicted",
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "Scheduled", Message: "bound",
+				LastTransitionTime: metav1.NewTime(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))},
+		},
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "extractor", State: corev1.ContainerState{
 			Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled", Message: "ConnectionError: refused"},
 		}}},
 	}
+	full.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "kueue.x-k8s.io/admission"}}
 	want := full.DeepCopy()
+	full.Status.Conditions[1].LastProbeTime = metav1.Now()
 	full.Status.PodIP, full.Status.QOSClass = "10.0.0.7", corev1.PodQOSBestEffort
 	full.Status.Conditions = append(full.Status.Conditions,
 		corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodFailed", Message: "not ready"})
@@ -42,8 +50,8 @@ func TestCachedPodsKeepWhatTheOperatorReadsAndNothingElse(t *testing.T) {
 	if cached.ManagedFields != nil {
 		t.Errorf("managed fields were kept: %v", cached.ManagedFields)
 	}
-	if !equality.Semantic.DeepEqual(cached.Spec, corev1.PodSpec{}) {
-		t.Errorf("the spec was kept: %+v", cached.Spec)
+	if !equality.Semantic.DeepEqual(cached.Spec, corev1.PodSpec{SchedulingGates: want.Spec.SchedulingGates}) {
+		t.Errorf("the spec was kept beyond the scheduling gates: %+v", cached.Spec)
 	}
 	if !equality.Semantic.DeepEqual(cached.Status, want.Status) {
 		t.Errorf("status kept more or less than the operator reads:\n got %+v\nwant %+v", cached.Status, want.Status)
@@ -57,6 +65,66 @@ func TestCachedPodsKeepWhatTheOperatorReadsAndNothingElse(t *testing.T) {
 	}
 	if !metav1.IsControlledBy(cached, job) || len(cached.Finalizers) != 1 {
 		t.Errorf("owner or finalizer lost: %+v", cached.ObjectMeta)
+	}
+}
+
+// A Pod that waits to start is read for its gates, and for the PodScheduled
+// condition's reason, message and time: the trimmed copy must give the same
+// job message and the same verdict, at the same time, as the full Pod.
+func TestCachedPodsWaitToStartLikeTheFullOnes(t *testing.T) {
+	job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Name: "drawing", Namespace: "cad", UID: "job-uid"}}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	pod := func(gates []corev1.PodSchedulingGate, condition corev1.PodCondition, waiting string) *corev1.Pod {
+		pod, err := attemptPod(job, 1, "extractor:v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour))
+		pod.Spec.SchedulingGates = gates
+		pod.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{condition}}
+		if waiting != "" {
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: extractorContainerName, State: corev1.ContainerState{
+				Waiting: &corev1.ContainerStateWaiting{Reason: waiting, Message: "Back-off pulling image"}}}}
+		}
+		return pod
+	}
+	since := func(ago time.Duration) metav1.Time { return metav1.NewTime(now.Add(-ago)) }
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+	}{
+		{"a gated Pod", pod([]corev1.PodSchedulingGate{{Name: "kueue.x-k8s.io/admission"}},
+			corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulingGated, LastTransitionTime: since(time.Hour)}, "")},
+		{"an unschedulable Pod within its timeout", pod(nil,
+			corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+				Message: "0/3 nodes are available: insufficient memory.", LastTransitionTime: since(time.Minute)}, "")},
+		{"an unschedulable Pod past its timeout", pod(nil,
+			corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+				Message: "0/3 nodes are available: insufficient memory.", LastTransitionTime: since(20 * time.Minute)}, "")},
+		{"a Pod pulling its image since it was scheduled", pod(nil,
+			corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: since(time.Minute)}, "ImagePullBackOff")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := trimForCache(tc.pod.DeepCopy())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cached := out.(*corev1.Pod)
+			s := &reconcileScope{now: now, imagePullGracePeriod: 5 * time.Minute, schedulingTimeout: 10 * time.Minute}
+			type verdict struct {
+				Message string
+				Failure attemptFailure
+				Stuck   bool
+				Wait    time.Duration
+			}
+			read := func(pod *corev1.Pod) verdict {
+				failure, stuck, wait := s.startFailure(pod)
+				return verdict{waitingMessage(1, pod), failure, stuck, wait}
+			}
+			if diff := cmp.Diff(read(tc.pod), read(cached), cmp.AllowUnexported(attemptFailure{})); diff != "" {
+				t.Errorf("the trimmed Pod waits differently (-full +trimmed):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // error type, in order of precedence. They are failures of the cluster, not
 // of the extraction.
 var disruptionReasons = []struct{ reason, errorType string }{
-	{"Evicted", ejv1.ErrorTypePodEvicted},
+	{evictedReason, ejv1.ErrorTypePodEvicted},
 	{"Preempting", ejv1.ErrorTypePodPreempted},
 	{"PreemptionByScheduler", ejv1.ErrorTypePodPreempted},
 	{"NodeLost", ejv1.ErrorTypeNodeLost},
@@ -25,7 +25,25 @@ var disruptionReasons = []struct{ reason, errorType string }{
 	{"TerminationByKubelet", ejv1.ErrorTypePodEvicted},
 	{"EvictionByEvictionAPI", ejv1.ErrorTypePodEvicted},
 	{string(corev1.DisruptionTarget), ejv1.ErrorTypePodDisrupted},
+	// Kueue marks every Pod it evicts with TerminationTarget, whatever the
+	// cause: a preemption, but also its PodsReady timeout, a stopped or
+	// deleted ClusterQueue, a deactivated workload or a failed admission
+	// check. Most of these are no preemption, so the error type is the
+	// general PodDisrupted; the condition's reason says which it was.
+	{podConditionTerminationTarget, ejv1.ErrorTypePodDisrupted},
 }
+
+// podConditionTerminationTarget is the Pod condition Kueue sets on the Pods
+// of a workload it evicts, before it deletes them.
+const podConditionTerminationTarget = "TerminationTarget"
+
+// scratchEvictionMessage is the start of the Pod message the kubelet writes
+// when it evicts a Pod (status reason "Evicted") whose scratch emptyDir grew
+// past its sizeLimit: emptyDirMessageFmt, "Usage of EmptyDir volume %q
+// exceeds the limit %q. ", in kubernetes/kubernetes
+// pkg/kubelet/eviction/helpers.go (line 58 at commit 008b365), formatted
+// with the volume's name in emptyDirLimitEviction (eviction_manager.go).
+var scratchEvictionMessage = fmt.Sprintf("Usage of EmptyDir volume %q exceeds the limit", scratchVolumeName)
 
 // Container waiting reasons that the operator acts on.
 const (
@@ -37,6 +55,8 @@ const (
 	waitingCreateContainerErr = "CreateContainerError"
 	podReasonDeadlineExceeded = "DeadlineExceeded"
 	containerReasonOOMKilled  = "OOMKilled"
+	// evictedReason is the Pod status reason of the kubelet's evictions.
+	evictedReason = "Evicted"
 )
 
 // attemptFailure is what the operator read off an attempt that did not succeed.
@@ -50,6 +70,8 @@ type attemptFailure struct {
 	message string
 	// deleted says the Pod was deleted, or is being deleted, under a running attempt.
 	deleted bool
+	// podMessage is the Pod's own status message, where the kubelet says why it evicted the Pod.
+	podMessage string
 }
 
 // classify decides the error type and class of a failed attempt. The job's
@@ -73,6 +95,13 @@ func classify(failure attemptFailure, rules []ejv1.RetryRule) ejv1.Failure {
 }
 
 func builtinVerdict(failure attemptFailure) (errorType string, class ejv1.FailureClass, reason, message string) {
+	if scratchSpaceExceeded(failure) {
+		// The attempt wrote more than the class's scratchSizeLimit. The
+		// kubelet calls it an eviction, but it is the extraction's doing: as a
+		// disruption, retried without counting, it would fail the same way forever.
+		return ejv1.ErrorTypeScratchSpaceExceeded, ejv1.ClassRetryable, evictedReason,
+			fallbackMessage(failure.podMessage, "The extractor wrote more to /tmp than the class's scratchSizeLimit.")
+	}
 	for _, d := range disruptionReasons {
 		if hasReason(failure.reasons, d.reason) {
 			return d.errorType, ejv1.ClassDisruption, d.reason, fallbackMessage(failure.message, "The cluster disrupted the attempt's Pod.")
@@ -87,6 +116,8 @@ func builtinVerdict(failure attemptFailure) (errorType string, class ejv1.Failur
 		return ejv1.ErrorTypeTimeout, ejv1.ClassRetryable, podReasonDeadlineExceeded, "The attempt ran longer than attemptTimeout."
 	case hasReason(failure.reasons, containerReasonOOMKilled):
 		return ejv1.ErrorTypeOOMKilled, ejv1.ClassRetryable, containerReasonOOMKilled, "The extractor ran out of memory."
+	case hasReason(failure.reasons, corev1.PodReasonUnschedulable):
+		return ejv1.ErrorTypeUnschedulable, ejv1.ClassRetryable, corev1.PodReasonUnschedulable, fallbackMessage(failure.message, "The scheduler found no node for the attempt's Pod.")
 	case hasReason(failure.reasons, waitingInvalidImageName):
 		return ejv1.ErrorTypeInvalidImageName, ejv1.ClassPermanent, waitingInvalidImageName, fallbackMessage(failure.message, "The extractor image name is invalid.")
 	}
@@ -113,6 +144,12 @@ func builtinVerdict(failure attemptFailure) (errorType string, class ejv1.Failur
 		}
 	}
 	return errorType, failureClass(podcontract.ClassOf(errorType)), reason, fallbackMessage(message, "The attempt failed without a message.")
+}
+
+// scratchSpaceExceeded reports whether the kubelet evicted the Pod for its
+// scratch volume's use, and not for the node's pressure or another volume.
+func scratchSpaceExceeded(failure attemptFailure) bool {
+	return hasReason(failure.reasons, evictedReason) && strings.Contains(failure.podMessage, scratchEvictionMessage)
 }
 
 // failureClass is the API's name for a class of the Pod contract's built-in
@@ -191,6 +228,7 @@ func failureOfPod(pod *corev1.Pod) attemptFailure {
 			addReason(c.Reason)
 		}
 	}
+	failure.podMessage = pod.Status.Message
 	if failure.message == "" {
 		failure.message = pod.Status.Message
 	}

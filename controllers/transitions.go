@@ -33,6 +33,9 @@ type reconcileScope struct {
 	queued               announcements
 	// deleted is set when the reconcile deleted the job, leaving no status to write.
 	deleted bool
+	// schedulingTimeout is how long the job's class lets an attempt's Pod
+	// stay unschedulable before the attempt fails; 0 lets it wait forever.
+	schedulingTimeout time.Duration
 }
 
 // announcements are what a reconcile tells the world about the transitions
@@ -206,33 +209,45 @@ func (s *reconcileScope) podRefused(attempt int32, refusal error) {
 	s.endJob(ejv1.PhaseFailed, fmt.Sprintf("Permanent error: %s: %s", failure.ErrorType, failure.Message))
 }
 
-// stuckPod reports whether a Pod that is still starting has a container that
-// cannot start, so that its attempt must fail and the Pod be deleted: at once
-// for an invalid image name, after the grace period for image pulls and
-// container configuration, which a registry or a late Secret may still fix.
-// Within the grace period, wait is how much of it is left.
+// stuckPod reports whether a Pod that has not started cannot start, so that
+// its attempt must fail and the Pod be deleted: at once for an invalid image
+// name; after the grace period, counted from when the Pod was scheduled, for
+// image pulls and container configuration, which a registry or a late Secret
+// may still fix; after the class's schedulingTimeout for a Pod the scheduler
+// finds no node for. Before then, wait is how long is left.
 func (s *reconcileScope) stuckPod(pod *corev1.Pod) (stuck bool, wait time.Duration) {
 	if pod == nil || !pod.DeletionTimestamp.IsZero() {
 		return false, 0
 	}
+	_, stuck, wait = s.startFailure(pod)
+	return stuck, wait
+}
+
+// startFailure is what fails the attempt of a Pod that cannot start (see
+// stuckPod), or how long until it would.
+func (s *reconcileScope) startFailure(pod *corev1.Pod) (failure attemptFailure, stuck bool, wait time.Duration) {
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded, corev1.PodFailed, corev1.PodRunning:
-		return false, 0
+		return attemptFailure{}, false, 0
 	}
-	status := extractorStatus(pod)
-	if status == nil || status.State.Waiting == nil {
-		return false, 0
-	}
-	switch status.State.Waiting.Reason {
-	case waitingInvalidImageName:
-		return true, 0
-	case waitingErrImagePull, waitingImagePullBackOff, waitingErrImageNeverPull, waitingCreateConfigError, waitingCreateContainerErr:
-		if wait := pod.CreationTimestamp.Add(s.imagePullGracePeriod).Sub(s.now); wait > 0 {
-			return false, wait
+	if status := extractorStatus(pod); status != nil && status.State.Waiting != nil {
+		switch status.State.Waiting.Reason {
+		case waitingInvalidImageName:
+			return failureOfPod(pod), true, 0
+		case waitingErrImagePull, waitingImagePullBackOff, waitingErrImageNeverPull, waitingCreateConfigError, waitingCreateContainerErr:
+			if wait := scheduledAt(pod).Add(s.imagePullGracePeriod).Sub(s.now); wait > 0 {
+				return attemptFailure{}, false, wait
+			}
+			return failureOfPod(pod), true, 0
 		}
-		return true, 0
 	}
-	return false, 0
+	if since, message, ok := unschedulable(pod); ok && s.schedulingTimeout > 0 {
+		if wait := since.Add(s.schedulingTimeout).Sub(s.now); wait > 0 {
+			return attemptFailure{}, false, wait
+		}
+		return unschedulableFailure(message, s.schedulingTimeout), true, 0
+	}
+	return attemptFailure{}, false, 0
 }
 
 // followPod records what the current attempt's Pod did; a nil Pod no longer
@@ -259,9 +274,12 @@ func (s *reconcileScope) followPod(pod *corev1.Pod) ctrl.Result {
 		}
 		return ctrl.Result{}
 	}
-	stuck, wait := s.stuckPod(pod)
+	failure, stuck, wait := s.startFailure(pod)
 	if stuck {
-		return s.attemptFailed(pod, failureOfPod(pod))
+		return s.attemptFailed(pod, failure)
+	}
+	if job.Status.Phase == ejv1.PhasePending {
+		job.Status.Message = waitingMessage(job.Status.Attempt, pod)
 	}
 	return ctrl.Result{RequeueAfter: wait}
 }
