@@ -14,7 +14,7 @@ import (
 
 func TestCachedPodsKeepWhatTheOperatorReadsAndNothingElse(t *testing.T) {
 	job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Name: "drawing", Namespace: "cad", UID: "job-uid"}}
-	full, err := attemptPod(job, 1, "extractor:v1")
+	full, err := attemptPod(job, 1, testClass("reference", "extractor:v1", ejv1.FormatPDF))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,8 @@ const (
 	metricRetryLateness    = "extractionjob_retry_lateness_seconds"
 	metricManualRetries    = "extractionjob_manual_retries_total"
 	metricCancels          = "extractionjob_cancels_total"
+	// metricOOMMemoryIncreases is class core's; the other class metrics are the admission queue's.
+	metricOOMMemoryIncreases = "extractionjob_oom_memory_increases_total"
 )
 
 var (
@@ -68,6 +70,11 @@ var (
 		Help: "Jobs cancelled through spec.cancel.",
 	})
 
+	oomMemoryIncreases = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricOOMMemoryIncreases,
+		Help: "Attempts started with more memory than the attempt before, after OOMKilled attempts, by ExtractorClass.",
+	}, []string{"extractor_class"})
+
 	jobsDesc = prometheus.NewDesc("extractionjob_jobs",
 		"ExtractionJobs by phase and format, as the operator's cache holds them.",
 		[]string{"phase", "format"}, nil)
@@ -75,13 +82,14 @@ var (
 
 // transitionMetrics are the metrics that transitions queue samples of, by name.
 var transitionMetrics = map[string]prometheus.Collector{
-	metricAttemptsFinished: attemptsFinished,
-	metricRetriesScheduled: retriesScheduled,
-	metricAttemptDuration:  attemptDuration,
-	metricBackoffDelay:     backoffDelay,
-	metricRetryLateness:    retryLateness,
-	metricManualRetries:    manualRetries,
-	metricCancels:          cancels,
+	metricAttemptsFinished:   attemptsFinished,
+	metricRetriesScheduled:   retriesScheduled,
+	metricAttemptDuration:    attemptDuration,
+	metricBackoffDelay:       backoffDelay,
+	metricRetryLateness:      retryLateness,
+	metricManualRetries:      manualRetries,
+	metricCancels:            cancels,
+	metricOOMMemoryIncreases: oomMemoryIncreases,
 }
 
 // record adds the sample to its metric.
@@ -164,6 +172,6 @@ func RegisterMetrics(reader client.Reader) error {
 func operatorCollectors(reader client.Reader) []prometheus.Collector {
 	return []prometheus.Collector{
 		attemptsFinished, retriesScheduled, attemptDuration, backoffDelay,
-		retryLateness, manualRetries, cancels, jobsCollector{reader: reader},
+		retryLateness, manualRetries, cancels, oomMemoryIncreases, jobsCollector{reader: reader},
 	}
 }

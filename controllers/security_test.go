@@ -152,7 +152,7 @@ var _ = Describe("Security", func() {
 		Expect(k8sClient.Create(ctx, squatter)).To(Succeed())
 
 		reconciler := NewExtractionJobReconciler(k8sClient, k8sClient, events.NewFakeRecorder(10), Options{
-			Jitter: func() float64 { return 0 }, Images: testImages()})
+			Jitter: func() float64 { return 0 }})
 		_, err := reconciler.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(job)})
 		Expect(err).To(MatchError(ContainSubstring("does not belong to this job")))
 		Expect(getJob(Default, ctx, job).Status.PodName).To(BeEmpty())

@@ -1,0 +1,178 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+)
+
+// class is a class of the formats, created at minute age of a fixed hour.
+func class(name string, minute int, isDefault bool, selector map[string]string, formats ...ejv1.Format) ejv1.ExtractorClass {
+	c := ejv1.ExtractorClass{
+		ObjectMeta: metav1.ObjectMeta{Name: name,
+			CreationTimestamp: metav1.NewTime(time.Date(2026, 12, 1, 12, minute, 0, 0, time.UTC))},
+		Spec: ejv1.ExtractorClassSpec{Formats: formats, Default: isDefault, Image: "img"},
+	}
+	if selector != nil {
+		c.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: selector}
+	}
+	return c
+}
+
+func namespaceWith(name string, labels map[string]string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+}
+
+func TestChoosingAJobsClass(t *testing.T) {
+	team := map[string]string{"team": "cad"}
+	classes := []ejv1.ExtractorClass{
+		class("shared", 10, true, nil, ejv1.FormatPDF, ejv1.FormatDXF),
+		class("older-shared", 5, true, nil, ejv1.FormatIFC),
+		class("cad-pdf", 1, true, team, ejv1.FormatPDF),
+		class("same-age-b", 20, true, nil, ejv1.FormatSTEP),
+		class("same-age-a", 20, true, nil, ejv1.FormatSTEP),
+		class("large", 30, false, nil, ejv1.FormatPDF),
+		class("cad-only", 30, false, team, ejv1.FormatPDF),
+		class("bad-selector", 30, false, nil, ejv1.FormatPDF),
+	}
+	classes[7].Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near"}}}
+	cadNamespace := namespaceWith("cad", team)
+	otherNamespace := namespaceWith("other", nil)
+
+	job := func(format ejv1.Format, specClass, statusClass string) *ejv1.ExtractionJob {
+		return &ejv1.ExtractionJob{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "cad", Name: "j"},
+			Spec:       ejv1.ExtractionJobSpec{Format: format, ExtractorClassName: specClass},
+			Status:     ejv1.ExtractionJobStatus{ExtractorClassName: statusClass},
+		}
+	}
+	type outcome struct{ Class, Reason, Message string }
+	cases := []struct {
+		name      string
+		job       *ejv1.ExtractionJob
+		namespace *corev1.Namespace
+		want      outcome
+	}{
+		{"the class the spec names wins over a default", job(ejv1.FormatPDF, "large", ""), cadNamespace, outcome{Class: "large"}},
+		{"the spec wins over the class the job already runs with", job(ejv1.FormatPDF, "large", "shared"), cadNamespace, outcome{Class: "large"}},
+		{"a job keeps the class it already runs with", job(ejv1.FormatPDF, "", "shared"), cadNamespace, outcome{Class: "shared"}},
+		{"the oldest default that admits the namespace serves it", job(ejv1.FormatPDF, "", ""), cadNamespace, outcome{Class: "cad-pdf"}},
+		{"a default that does not admit the namespace is passed over", job(ejv1.FormatPDF, "", ""), otherNamespace, outcome{Class: "shared"}},
+		{"the default must serve the format", job(ejv1.FormatIFC, "", ""), cadNamespace, outcome{Class: "older-shared"}},
+		{"defaults of the same age go by name", job(ejv1.FormatSTEP, "", ""), cadNamespace, outcome{Class: "same-age-a"}},
+		{"no default for the format waits, naming format and namespace", job(ejv1.FormatWerk24, "", ""), cadNamespace, outcome{
+			Reason:  ejv1.ReasonExtractorClassNotFound,
+			Message: "No default ExtractorClass serves format werk24 in namespace cad; waiting for one, or set spec.extractorClassName."}},
+		{"a named class that does not exist waits, naming it", job(ejv1.FormatPDF, "missing", ""), cadNamespace, outcome{
+			Reason: ejv1.ReasonExtractorClassNotFound, Message: "ExtractorClass missing does not exist; waiting for it."}},
+		{"a class the job ran with that went away waits too", job(ejv1.FormatPDF, "", "gone"), cadNamespace, outcome{
+			Reason: ejv1.ReasonExtractorClassNotFound, Message: "ExtractorClass gone does not exist; waiting for it."}},
+		{"a class without the job's format waits, naming what it serves", job(ejv1.FormatIFC, "shared", ""), cadNamespace, outcome{
+			Reason: ejv1.ReasonFormatNotServed, Message: "ExtractorClass shared does not serve format ifc (it serves pdf, dxf); waiting for it to."}},
+		{"a class whose selector admits the namespace runs the job", job(ejv1.FormatPDF, "cad-only", ""), cadNamespace, outcome{Class: "cad-only"}},
+		{"a class whose selector does not admit the namespace refuses the job", job(ejv1.FormatPDF, "cad-only", ""), otherNamespace, outcome{
+			Reason: ejv1.ReasonExtractorClassNotAllowed, Message: "ExtractorClass cad-only does not admit namespace cad."}},
+		{"an unreadable namespace is admitted only by classes without a selector", job(ejv1.FormatPDF, "cad-only", ""), nil, outcome{
+			Reason: ejv1.ReasonExtractorClassNotAllowed, Message: "ExtractorClass cad-only does not admit namespace cad."}},
+		{"a selector that does not parse admits no namespace", job(ejv1.FormatPDF, "bad-selector", ""), cadNamespace, outcome{
+			Reason: ejv1.ReasonExtractorClassNotAllowed, Message: "ExtractorClass bad-selector does not admit namespace cad."}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			choice := chooseClass(tc.job, classes, tc.namespace)
+			got := outcome{Reason: choice.Reason, Message: choice.Message}
+			if choice.Class != nil {
+				got.Class = choice.Class.Name
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("chooseClass (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFindingCompetingDefaults(t *testing.T) {
+	cad, other := map[string]string{"team": "cad"}, map[string]string{"team": "other"}
+	namespaces := []corev1.Namespace{*namespaceWith("cad", cad), *namespaceWith("plain", nil)}
+	cases := []struct {
+		name    string
+		classes []ejv1.ExtractorClass
+		want    map[string][]string
+	}{
+		{"two defaults of one format for every namespace compete",
+			[]ejv1.ExtractorClass{class("a", 1, true, nil, ejv1.FormatPDF), class("b", 2, true, nil, ejv1.FormatPDF, ejv1.FormatDXF)},
+			map[string][]string{"a": {"b"}, "b": {"a"}}},
+		{"defaults of different formats do not compete",
+			[]ejv1.ExtractorClass{class("a", 1, true, nil, ejv1.FormatPDF), class("b", 2, true, nil, ejv1.FormatDXF)},
+			map[string][]string{}},
+		{"a class that is not a default competes with nobody",
+			[]ejv1.ExtractorClass{class("a", 1, true, nil, ejv1.FormatPDF), class("b", 2, false, nil, ejv1.FormatPDF)},
+			map[string][]string{}},
+		{"a tenant's default competes with a shared one in the tenant's namespace",
+			[]ejv1.ExtractorClass{class("shared", 1, true, nil, ejv1.FormatPDF), class("cad", 2, true, cad, ejv1.FormatPDF)},
+			map[string][]string{"shared": {"cad"}, "cad": {"shared"}}},
+		{"defaults whose selectors admit no common namespace do not compete",
+			[]ejv1.ExtractorClass{class("cad", 1, true, cad, ejv1.FormatPDF), class("other", 2, true, other, ejv1.FormatPDF)},
+			map[string][]string{}},
+		{"a selector that admits no existing namespace competes with nobody",
+			[]ejv1.ExtractorClass{class("shared", 1, true, nil, ejv1.FormatPDF), class("other", 2, true, other, ejv1.FormatPDF)},
+			map[string][]string{}},
+		{"a class competing with several lists them by name",
+			[]ejv1.ExtractorClass{class("c", 1, true, nil, ejv1.FormatPDF), class("a", 2, true, nil, ejv1.FormatPDF), class("b", 3, true, nil, ejv1.FormatPDF)},
+			map[string][]string{"a": {"b", "c"}, "b": {"a", "c"}, "c": {"a", "b"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, competingDefaults(tc.classes, namespaces)); diff != "" {
+				t.Errorf("competingDefaults (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestJobsAreIndexedByTheClassTheyWaitFor(t *testing.T) {
+	waiting := func(reason, specClass, statusClass string) *ejv1.ExtractionJob {
+		job := &ejv1.ExtractionJob{
+			Spec:   ejv1.ExtractionJobSpec{Format: ejv1.FormatPDF, ExtractorClassName: specClass},
+			Status: ejv1.ExtractionJobStatus{Phase: ejv1.PhasePending, ExtractorClassName: statusClass},
+		}
+		setConditions(job, transitionNow, reason)
+		return job
+	}
+	running := waiting(ejv1.ReasonExtractorClassNotFound, "large", "")
+	running.Status.PodName = "p"
+	cases := []struct {
+		name string
+		job  *ejv1.ExtractionJob
+		want []string
+	}{
+		{"a job waiting for the class it names", waiting(ejv1.ReasonExtractorClassNotFound, "large", ""), []string{"large"}},
+		{"a job waiting for its class to serve its format", waiting(ejv1.ReasonFormatNotServed, "large", "large"), []string{"large"}},
+		{"a job waiting for the class it ran with", waiting(ejv1.ReasonExtractorClassNotFound, "", "gone"), []string{"gone"}},
+		{"a job waiting for a default of its format", waiting(ejv1.ReasonExtractorClassNotFound, "", ""), []string{"default/pdf"}},
+		{"a job about to start waits for no class", waiting("", "large", ""), nil},
+		{"a job waiting for its ServiceAccount waits for no class", waiting(ejv1.ReasonServiceAccountNotFound, "large", ""), nil},
+		{"a job with a Pod waits for no class", running, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, classesAwaited(tc.job)); diff != "" {
+				t.Errorf("classesAwaited (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	def := class("shared", 1, true, nil, ejv1.FormatPDF, ejv1.FormatDXF)
+	if diff := cmp.Diff([]string{"shared", "default/pdf", "default/dxf"}, classAwaitedAs(&def)); diff != "" {
+		t.Errorf("a default class wakes (-want +got):\n%s", diff)
+	}
+	named := class("large", 1, false, nil, ejv1.FormatPDF)
+	if diff := cmp.Diff([]string{"large"}, classAwaitedAs(&named)); diff != "" {
+		t.Errorf("a class that is no default wakes (-want +got):\n%s", diff)
+	}
+}
