@@ -1,12 +1,16 @@
 package controllers
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -174,5 +178,161 @@ func TestJobsAreIndexedByTheClassTheyWaitFor(t *testing.T) {
 	named := class("large", 1, false, nil, ejv1.FormatPDF)
 	if diff := cmp.Diff([]string{"large"}, classAwaitedAs(&named)); diff != "" {
 		t.Errorf("a class that is no default wakes (-want +got):\n%s", diff)
+	}
+}
+
+func TestAJobWaitsWithoutAPodAndSaysWhy(t *testing.T) {
+	capped := class("ocr", 1, false, nil, ejv1.FormatPDF)
+	capped.Spec.MaxRunning, capped.Spec.MaxRunningPerNamespace = ptr.To[int32](3), ptr.To[int32](1)
+	cases := []struct {
+		name string
+		job  *ejv1.ExtractionJob
+		act  func(*reconcileScope)
+		want transitionOutcome
+	}{
+		{"a missing class leaves a new job Pending, naming the class", pendingJob(),
+			func(s *reconcileScope) {
+				s.waitForClass(classChoice{Reason: ejv1.ReasonExtractorClassNotFound, Message: "ExtractorClass ocr does not exist; waiting for it."})
+			},
+			transitionOutcome{Phase: ejv1.PhasePending, Message: "ExtractorClass ocr does not exist; waiting for it.",
+				Conditions: []string{"Ready=False ExtractorClassNotFound", "Reconciling=True ExtractorClassNotFound"}}},
+		{"a class without the format leaves a retry Pending without its old Pod", retryingJob(1, 0),
+			func(s *reconcileScope) {
+				s.waitForClass(classChoice{Reason: ejv1.ReasonFormatNotServed, Message: "ExtractorClass ocr does not serve format pdf (it serves ifc); waiting for it to."})
+			},
+			transitionOutcome{Phase: ejv1.PhasePending, Attempt: 1, RetryCount: 1, NextRetryAt: "2026-11-28T12:00:00Z",
+				Message:     "ExtractorClass ocr does not serve format pdf (it serves ifc); waiting for it to.",
+				LastFailure: "ConnectionError Retryable", Attempts: []string{"1 Failed ConnectionError Retryable"},
+				Conditions: []string{"Ready=False FormatNotServed", "Reconciling=True FormatNotServed"}}},
+		{"a full class queues the job, which keeps its nextRetryAt", retryingJob(1, 0),
+			func(s *reconcileScope) { s.queueJob(&capped, admissionVerdict{}) },
+			transitionOutcome{Phase: ejv1.PhaseQueued, Attempt: 1, RetryCount: 1, NextRetryAt: "2026-11-28T12:00:00Z",
+				Message:     "Waiting for a free slot in ExtractorClass ocr (maxRunning 3).",
+				LastFailure: "ConnectionError Retryable", Attempts: []string{"1 Failed ConnectionError Retryable"},
+				Conditions: []string{"Ready=False Queued", "Reconciling=True Queued"}}},
+		{"a namespace at its cap queues the job, naming the namespace", pendingJob(),
+			func(s *reconcileScope) { s.queueJob(&capped, admissionVerdict{NamespaceCap: true}) },
+			transitionOutcome{Phase: ejv1.PhaseQueued,
+				Message:    "Waiting for a free slot in ExtractorClass ocr (maxRunningPerNamespace 1 in namespace plant-a).",
+				Conditions: []string{"Ready=False Queued", "Reconciling=True Queued"}}},
+		{"a class that does not admit the namespace fails the job for good", pendingJob(),
+			func(s *reconcileScope) {
+				s.classNotAllowed(classChoice{Reason: ejv1.ReasonExtractorClassNotAllowed, Message: "ExtractorClass ocr does not admit namespace plant-a."})
+			},
+			transitionOutcome{Phase: ejv1.PhaseFailed, Completed: true, LastFailure: "ExtractorClassNotAllowed Permanent",
+				Message:    "Permanent error: ExtractorClassNotAllowed: ExtractorClass ocr does not admit namespace plant-a.",
+				Conditions: endedConditions(ejv1.ReasonExtractorClassNotAllowed),
+				Events: []jobEvent{{Type: corev1.EventTypeWarning, Reason: ejv1.ReasonExtractorClassNotAllowed,
+					Note: "Permanent error: ExtractorClassNotAllowed: ExtractorClass ocr does not admit namespace plant-a."}}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &reconcileScope{job: tc.job, now: transitionNow}
+			tc.act(s)
+			if diff := cmp.Diff(tc.want, outcomeOf(s, ctrl.Result{})); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPodCreatesRefusedForAMissingServiceAccountBackOff(t *testing.T) {
+	job := pendingJob()
+	reconcileAt := func(offset time.Duration) *reconcileScope {
+		return &reconcileScope{job: job, now: transitionNow.Add(offset)}
+	}
+	// refused is a reconcile whose create is refused: it says when to try again.
+	refused := func(offset time.Duration) time.Duration {
+		s := reconcileAt(offset)
+		wake := s.serviceAccountMissing("robot").RequeueAfter
+		s.summarizeStatus(true)
+		return wake
+	}
+	if got := refused(0); got != 5*time.Second {
+		t.Errorf("after the first refusal the next try is in %s, want 5s", got)
+	}
+	if got := reconcileAt(time.Second).serviceAccountWait(); got != 4*time.Second {
+		t.Errorf("a reconcile 1s after the first refusal waits %s, want 4s", got)
+	}
+	for _, step := range []struct{ at, next time.Duration }{
+		{5 * time.Second, 10 * time.Second},  // tries at 5s, next at 15s
+		{15 * time.Second, 20 * time.Second}, // next at 35s
+		{36 * time.Second, 39 * time.Second}, // a late wake-up keeps the schedule: next at 75s
+		{75 * time.Second, 80 * time.Second},
+		{20 * time.Minute, 15 * time.Second},  // tries fall at 155s, 315s, 615s, 915s, 1215s…
+		{1215 * time.Second, 5 * time.Minute}, // the delay stops doubling at 5m
+	} {
+		if wait := reconcileAt(step.at).serviceAccountWait(); wait != 0 {
+			t.Errorf("at %s the try is not due yet (waits %s)", step.at, wait)
+		}
+		if got := refused(step.at); got != step.next {
+			t.Errorf("after the refusal at %s the next try is in %s, want %s", step.at, got, step.next)
+		}
+	}
+	if c := condition(job, ejv1.ConditionReconciling); c.Reason != ejv1.ReasonServiceAccountNotFound || !c.LastTransitionTime.Time.Equal(transitionNow) {
+		t.Errorf("Reconciling = %+v, want reason ServiceAccountNotFound since the first refusal", c)
+	}
+	if job.Status.Message != "ServiceAccount robot does not exist in namespace plant-a; the Pod is created once it does." {
+		t.Errorf("message = %q", job.Status.Message)
+	}
+	if wait := reconcileAt(time.Hour).serviceAccountWait(); wait != 0 {
+		t.Errorf("a job started anew waits %s for a ServiceAccount", wait)
+	}
+}
+
+func TestOOMKilledAttemptsCountUntilAManualRetry(t *testing.T) {
+	oomKilled := terminatedPod(1, corev1.PodFailed, 137, "")
+	oomKilled.Status.ContainerStatuses[0].State.Terminated.Reason = "OOMKilled"
+	job := runningJob(1)
+	s := &reconcileScope{job: job, now: transitionNow, jitter: func() float64 { return 0.5 }}
+	s.followPod(oomKilled)
+	if job.Status.OOMKilledCount != 1 {
+		t.Fatalf("oomKilledCount = %d after an OOMKilled attempt, want 1", job.Status.OOMKilledCount)
+	}
+	other := runningJob(2)
+	other.Status.OOMKilledCount = 1
+	(&reconcileScope{job: other, now: transitionNow, jitter: func() float64 { return 0.5 }}).followPod(
+		terminatedPod(2, corev1.PodFailed, 1, "ConnectionError: refused"))
+	if other.Status.OOMKilledCount != 1 {
+		t.Errorf("oomKilledCount = %d after another failure, want it left at 1", other.Status.OOMKilledCount)
+	}
+	ended := withRetryRequest(endedJob(ejv1.PhaseFailed), "again")
+	ended.Status.OOMKilledCount, ended.Status.ExtractorClassName = 3, "large"
+	(&reconcileScope{job: ended, now: transitionNow}).handleRetryRequest()
+	if ended.Status.OOMKilledCount != 0 || ended.Status.ExtractorClassName != "" {
+		t.Errorf("after a manual retry oomKilledCount = %d, class %q; want 0 and the default chosen again",
+			ended.Status.OOMKilledCount, ended.Status.ExtractorClassName)
+	}
+}
+
+func TestAnAttemptWithMoreMemoryThanTheLastIsCounted(t *testing.T) {
+	withMemory := func(memory string) *corev1.Pod {
+		pod := attemptPodOf(2)
+		pod.Spec.Containers = []corev1.Container{{Name: extractorContainerName, Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(memory)}}}}
+		return pod
+	}
+	for _, tc := range []struct {
+		name, last, next string
+		counted          bool
+	}{
+		{"memory that grew", "1Gi", "2Gi", true},
+		{"memory that stayed", "1Gi", "1Gi", false},
+		{"a class whose memory shrank", "2Gi", "1Gi", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			job := retryingJob(1, 0)
+			job.Status.ExtractorClassName = "large"
+			job.Status.Attempts[0].Memory = ptr.To(resource.MustParse(tc.last))
+			s := &reconcileScope{job: job, now: transitionNow}
+			s.attemptCreated(withMemory(tc.next), 2)
+			counted := slices.ContainsFunc(s.queued.Metrics, func(o observation) bool { return o.Metric == metricOOMMemoryIncreases })
+			if counted != tc.counted {
+				t.Errorf("counted = %v, want %v (metrics %+v)", counted, tc.counted, s.queued.Metrics)
+			}
+			if got := job.Status.Attempts[1].Memory; got == nil || got.Cmp(resource.MustParse(tc.next)) != 0 {
+				t.Errorf("attempt 2 records memory %v, want %s", got, tc.next)
+			}
+		})
 	}
 }
