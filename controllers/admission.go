@@ -376,8 +376,10 @@ func (q *admissionQueue) admit(ctx context.Context, job *ejv1.ExtractionJob, cla
 		if !slices.ContainsFunc(picked, func(k orderKey) bool { return k.job == key }) {
 			entry.refused = true
 			q.queued[key] = entry
+			// A full class is the reason even when the namespace is at its cap too.
+			classFull := caps.maxRunning > 0 && load.running >= caps.maxRunning
 			atNamespaceCap := caps.maxRunningPerNamespace > 0 && load.byNamespace[key.Namespace] >= caps.maxRunningPerNamespace
-			return admissionVerdict{NamespaceCap: atNamespaceCap || slotsLeft}, nil
+			return admissionVerdict{NamespaceCap: !classFull && (atNamespaceCap || slotsLeft)}, nil
 		}
 	}
 	q.dequeue(key)
