@@ -321,31 +321,34 @@ func (q *admissionQueue) setupWithManager(mgr ctrl.Manager, jobs *builder.Builde
 		q.wakeQueue = wq
 		return nil
 	}))
-	return nil
+	return setupExtractorClassStatus(mgr, q.clock)
 }
 
 // registerAdmissionIndexes adds the cache indexes that count a class's
 // active Pods and Queued jobs without reading every Pod or job.
 func registerAdmissionIndexes(mgr ctrl.Manager) error {
 	indexer := mgr.GetFieldIndexer()
-	ctx := context.Background()
-	err := indexer.IndexField(ctx, &corev1.Pod{}, activeClassField, func(o client.Object) []string {
-		if class, ok := activeAttemptClass(o.(*corev1.Pod)); ok {
-			return []string{class}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := indexer.IndexField(context.Background(), &corev1.Pod{}, activeClassField, indexActiveClass); err != nil {
 		return fmt.Errorf("indexing pods by active class: %w", err)
 	}
-	err = indexer.IndexField(ctx, &ejv1.ExtractionJob{}, queuedClassField, func(o client.Object) []string {
-		if class, ok := queuedJobClass(o.(*ejv1.ExtractionJob)); ok {
-			return []string{class}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := indexer.IndexField(context.Background(), &ejv1.ExtractionJob{}, queuedClassField, indexQueuedClass); err != nil {
 		return fmt.Errorf("indexing extractionjobs by queued class: %w", err)
+	}
+	return nil
+}
+
+// indexActiveClass is a Pod's activeClassField.
+func indexActiveClass(o client.Object) []string {
+	if class, ok := activeAttemptClass(o.(*corev1.Pod)); ok {
+		return []string{class}
+	}
+	return nil
+}
+
+// indexQueuedClass is a job's queuedClassField.
+func indexQueuedClass(o client.Object) []string {
+	if class, ok := queuedJobClass(o.(*ejv1.ExtractionJob)); ok {
+		return []string{class}
 	}
 	return nil
 }

@@ -223,13 +223,9 @@ func classPod(ns, name, class string, phase corev1.PodPhase) *corev1.Pod {
 func fakeAdmissionCache(objects ...client.Object) client.WithWatch {
 	registerTestScheme()
 	return fake.NewClientBuilder().WithScheme(testScheme).
-		WithIndex(&corev1.Pod{}, activeClassField, func(o client.Object) []string {
-			class, ok := activeAttemptClass(o.(*corev1.Pod))
-			if !ok {
-				return nil
-			}
-			return []string{class}
-		}).
+		WithIndex(&corev1.Pod{}, activeClassField, indexActiveClass).
+		WithIndex(&ejv1.ExtractionJob{}, queuedClassField, indexQueuedClass).
+		WithStatusSubresource(&ejv1.ExtractorClass{}).
 		WithObjects(objects...).Build()
 }
 
