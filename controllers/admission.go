@@ -289,7 +289,7 @@ func newAdmissionQueue(reader client.Reader, clock clock.PassiveClock) *admissio
 // frees (a Pod of the class finishing or disappearing; the class created or
 // its caps raised), and the ExtractorClass status controller.
 func (q *admissionQueue) setupWithManager(mgr ctrl.Manager, jobs *builder.Builder) error {
-	if err := registerAdmissionIndexes(mgr); err != nil {
+	if err := registerAdmissionIndexes(mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	jobs.Watches(&corev1.Pod{}, handler.Funcs{
@@ -326,8 +326,7 @@ func (q *admissionQueue) setupWithManager(mgr ctrl.Manager, jobs *builder.Builde
 
 // registerAdmissionIndexes adds the cache indexes that count a class's
 // active Pods and Queued jobs without reading every Pod or job.
-func registerAdmissionIndexes(mgr ctrl.Manager) error {
-	indexer := mgr.GetFieldIndexer()
+func registerAdmissionIndexes(indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(context.Background(), &corev1.Pod{}, activeClassField, indexActiveClass); err != nil {
 		return fmt.Errorf("indexing pods by active class: %w", err)
 	}
