@@ -336,3 +336,24 @@ func TestAnAttemptWithMoreMemoryThanTheLastIsCounted(t *testing.T) {
 		})
 	}
 }
+
+func TestOnlyAJobThatWaitedInTheQueueIsTimed(t *testing.T) {
+	c := class("ocr", 1, false, nil, ejv1.FormatPDF)
+	for _, tc := range []struct {
+		name    string
+		verdict admissionVerdict
+		want    []observation
+	}{
+		{"a job admitted at once", admissionVerdict{Admitted: true}, nil},
+		{"a job that waited", admissionVerdict{Admitted: true, Waited: 1500 * time.Millisecond},
+			[]observation{{Metric: metricQueueWait, Labels: map[string]string{"extractor_class": "ocr"}, Value: 1.5}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &reconcileScope{job: pendingJob(), now: transitionNow}
+			s.admitted(&c, tc.verdict)
+			if diff := cmp.Diff(tc.want, s.queued.Metrics); diff != "" {
+				t.Errorf("metrics (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -256,6 +256,7 @@ func (r *ExtractionJobReconciler) startAdmittedAttempt(ctx context.Context, s *r
 		s.queueJob(class, verdict)
 		return ctrl.Result{}, nil
 	}
+	s.admitted(class, verdict)
 	adopted, refusedServiceAccount, err := r.startAttempt(ctx, s, class)
 	if err != nil || refusedServiceAccount {
 		r.queue.podCreateFailed(client.ObjectKeyFromObject(job))

@@ -259,6 +259,13 @@ func (s *reconcileScope) queueJob(class *ejv1.ExtractorClass, verdict admissionV
 	s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, message)
 }
 
+// admitted records how long a job that waited in its class's queue waited.
+func (s *reconcileScope) admitted(class *ejv1.ExtractorClass, verdict admissionVerdict) {
+	if verdict.Waited > 0 {
+		s.queued.Metrics = append(s.queued.Metrics, queueWaitObservation(class.Name, verdict.Waited))
+	}
+}
+
 // waitWithoutPod makes a job that is ready for an attempt wait without one.
 // podName goes: it named the previous attempt's Pod, and a waiting job has
 // no attempt in flight.
