@@ -6,10 +6,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
@@ -355,5 +359,26 @@ func TestOnlyAJobThatWaitedInTheQueueIsTimed(t *testing.T) {
 				t.Errorf("metrics (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestAQueuedJobIsInProgressForKstatusAndArgoCD(t *testing.T) {
+	registerTestScheme()
+	capped := class("ocr", 1, false, nil, ejv1.FormatPDF)
+	capped.Spec.MaxRunning = ptr.To[int32](1)
+	s := &reconcileScope{job: retryingJob(1, 0), now: transitionNow}
+	s.queueJob(&capped, admissionVerdict{})
+	s.summarizeStatus(true)
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(s.job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result, err := kstatus.Compute(&unstructured.Unstructured{Object: content})
+	if err != nil {
+		t.Fatal(err)
+	}
+	health, message := argoCDHealth(NewWithT(t), content)
+	if result.Status != kstatus.InProgressStatus || health != "Progressing" || message != s.job.Status.Message {
+		t.Errorf("kstatus %s, Argo CD %s %q; want InProgress, Progressing and the job's message", result.Status, health, message)
 	}
 }
