@@ -32,7 +32,6 @@ import (
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractorclasses,verbs=get;list;watch
-// +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractorclasses/status,verbs=update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // ExtractionJobReconciler runs each ExtractionJob's attempts and retries.
