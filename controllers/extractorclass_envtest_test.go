@@ -213,6 +213,16 @@ func memoryClass(name string, factor int32, maxMemory string) *ejv1.ExtractorCla
 	return class
 }
 
+// editClass changes a class's spec as an administrator would. A merge
+// patch, not an update: the class status controller writes the class too.
+func editClass(ctx context.Context, class *ejv1.ExtractorClass, edit func(*ejv1.ExtractorClass)) {
+	GinkgoHelper()
+	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(class), class)).To(Succeed())
+	patch := client.MergeFrom(class.DeepCopy())
+	edit(class)
+	Expect(k8sClient.Patch(ctx, class, patch)).To(Succeed())
+}
+
 func setPodOOMKilled(ctx context.Context, pod *corev1.Pod) {
 	GinkgoHelper()
 	setPodTerminated(ctx, pod, corev1.PodFailed, 137, "OOMKilled", "")
@@ -339,9 +349,7 @@ var _ = Describe("ExtractorClass", func() {
 		Expect(waiting.Status.Message).To(ContainSubstring("does not serve format pdf (it serves ifc)"))
 
 		By("the administrator adding the format")
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(class), class)).To(Succeed())
-		class.Spec.Formats = []ejv1.Format{ejv1.FormatIFC, ejv1.FormatPDF}
-		Expect(k8sClient.Update(ctx, class)).To(Succeed())
+		editClass(ctx, class, func(class *ejv1.ExtractorClass) { class.Spec.Formats = []ejv1.Format{ejv1.FormatIFC, ejv1.FormatPDF} })
 		// No periodic resync wakes a waiting job: only the class's watch event does.
 		pod := waitForAttemptPod(ctx, job, 1)
 		Expect(pod.Spec.Containers[0].Image).To(Equal("registry.example/late:1"))
@@ -385,9 +393,9 @@ var _ = Describe("ExtractorClass", func() {
 		Expect(attemptPods(Default, ctx, job)).To(BeEmpty())
 
 		By("the administrator admitting the namespace, and the author asking for a retry")
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(class), class)).To(Succeed())
-		class.Spec.NamespaceSelector.MatchLabels = map[string]string{corev1.LabelMetadataName: namespace}
-		Expect(k8sClient.Update(ctx, class)).To(Succeed())
+		editClass(ctx, class, func(class *ejv1.ExtractorClass) {
+			class.Spec.NamespaceSelector.MatchLabels = map[string]string{corev1.LabelMetadataName: namespace}
+		})
 		retryWithToken(ctx, job, "admitted")
 		Expect(waitForAttemptPod(ctx, job, 1).Spec.Containers[0].Image).To(Equal("registry.example/tenant:1"))
 	})
@@ -403,9 +411,7 @@ var _ = Describe("ExtractorClass", func() {
 		setPodRunning(ctx, first)
 		waitForPhase(ctx, job, ejv1.PhaseRunning)
 
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(class), class)).To(Succeed())
-		class.Spec.Image = "registry.example/edited:2"
-		Expect(k8sClient.Update(ctx, class)).To(Succeed())
+		editClass(ctx, class, func(class *ejv1.ExtractorClass) { class.Spec.Image = "registry.example/edited:2" })
 		Consistently(func(g Gomega) {
 			g.Expect(attemptPods(g, ctx, job)).To(HaveLen(1))
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(first), first)).To(Succeed())
