@@ -241,8 +241,13 @@ func (r *ExtractionJobReconciler) reconcileAttempt(ctx context.Context, s *recon
 func (r *ExtractionJobReconciler) startAdmittedAttempt(ctx context.Context, s *reconcileScope) (ctrl.Result, error) {
 	job := s.job
 	class, err := r.jobClass(ctx, s)
-	if err != nil || class == nil {
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if class == nil {
+		// A Queued job whose class went away waits in no queue any more.
+		r.queue.forget(client.ObjectKeyFromObject(job))
+		return ctrl.Result{}, nil
 	}
 	if wait := s.serviceAccountWait(); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
