@@ -9,7 +9,7 @@ export KUBEBUILDER_ASSETS
 
 CONTROLLER_GEN := go tool controller-gen
 # The images `make deploy` runs: empty keeps what config/default pins (the
-# operator v0.1.0, and the operator's built-in --extractor-image).
+# operator v0.1.0, and the reference extractor v0.1.0 as the default ExtractorClass).
 IMG ?=
 EXTRACTOR_IMG ?=
 export IMG EXTRACTOR_IMG

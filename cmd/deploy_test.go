@@ -11,11 +11,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
-// renderDeployment runs `hack/deploy.sh render`, as `make deploy` does before
-// it applies, and returns the operator's Deployment from the output.
-func renderDeployment(t *testing.T, env ...string) *appsv1.Deployment {
+// render runs `hack/deploy.sh render`, as `make deploy` does before it
+// applies, and returns the documents of its output.
+func render(t *testing.T, env ...string) []string {
 	t.Helper()
 	kubectl := os.Getenv("KUBECTL")
 	if kubectl == "" {
@@ -32,50 +34,60 @@ func renderDeployment(t *testing.T, env ...string) *appsv1.Deployment {
 	if err != nil {
 		t.Fatalf("hack/deploy.sh render: %v\n%s", err, stderr.String())
 	}
-	for _, doc := range strings.Split(string(out), "\n---\n") {
-		if !strings.Contains(doc, "kind: Deployment") {
+	return strings.Split(string(out), "\n---\n")
+}
+
+// renderedObject decodes the first rendered document of the kind.
+func renderedObject[T any](t *testing.T, docs []string, kind string) *T {
+	t.Helper()
+	for _, doc := range docs {
+		if !strings.Contains(doc, "\nkind: "+kind+"\n") && !strings.HasPrefix(doc, "kind: "+kind+"\n") {
 			continue
 		}
-		deployment := &appsv1.Deployment{}
-		if err := yaml.Unmarshal([]byte(doc), deployment); err != nil {
+		object := new(T)
+		if err := yaml.Unmarshal([]byte(doc), object); err != nil {
 			t.Fatal(err)
 		}
-		return deployment
+		return object
 	}
-	t.Fatalf("no Deployment in the rendered config/default:\n%s", out)
+	t.Fatalf("no %s in the rendered config/default:\n%s", kind, strings.Join(docs, "\n---\n"))
 	return nil
 }
 
 func TestMakeDeployRunsTheImagesItIsGiven(t *testing.T) {
 	tests := []struct {
 		name, img, extractorImg string
-		wantImage, wantFlag     string
+		wantImage, wantClass    string
 	}{
-		{name: "without IMG the pinned release runs with the built-in extractor image",
-			wantImage: "ghcr.io/pybase/extraction-operator:v0.1.0"},
+		{name: "without IMG the pinned release runs with the pinned extractor image",
+			wantImage: "ghcr.io/pybase/extraction-operator:v0.1.0", wantClass: "ghcr.io/pybase/extraction-extractor:v0.1.0"},
 		{name: "IMG with a registry port and a tag replaces the operator's image",
 			img: "registry.local:5000/team/operator:dev", wantImage: "registry.local:5000/team/operator:dev"},
 		{name: "IMG without a tag means latest, not the pinned tag",
 			img: "registry.local:5000/operator", wantImage: "registry.local:5000/operator:latest"},
 		{name: "IMG by digest is kept by digest",
 			img: "registry.local/operator@sha256:0123abcd", wantImage: "registry.local/operator@sha256:0123abcd"},
-		{name: "EXTRACTOR_IMG becomes the operator's extractor image flag",
+		{name: "EXTRACTOR_IMG becomes the default class's image",
 			extractorImg: "registry.local/extractor:dev", wantImage: "ghcr.io/pybase/extraction-operator:v0.1.0",
-			wantFlag: "--extractor-image=registry.local/extractor:dev"},
+			wantClass: "registry.local/extractor:dev"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			deployment := renderDeployment(t, "IMG="+tt.img, "EXTRACTOR_IMG="+tt.extractorImg)
-			manager := deployment.Spec.Template.Spec.Containers[0]
+			docs := render(t, "IMG="+tt.img, "EXTRACTOR_IMG="+tt.extractorImg)
+			manager := renderedObject[appsv1.Deployment](t, docs, "Deployment").Spec.Template.Spec.Containers[0]
 			if manager.Image != tt.wantImage {
 				t.Errorf("image %q, want %q", manager.Image, tt.wantImage)
 			}
-			hasFlag := slices.ContainsFunc(manager.Args, func(a string) bool { return strings.HasPrefix(a, "--extractor-image") })
-			if tt.wantFlag == "" && hasFlag {
-				t.Errorf("args %q name an extractor image, want the built-in one", manager.Args)
+			if slices.ContainsFunc(manager.Args, func(a string) bool { return strings.HasPrefix(a, "--extractor-image") }) {
+				t.Errorf("args %q name an extractor image; classes do", manager.Args)
 			}
-			if tt.wantFlag != "" && !slices.Contains(manager.Args, tt.wantFlag) {
-				t.Errorf("args %q, want %q among them", manager.Args, tt.wantFlag)
+			class := renderedObject[ejv1.ExtractorClass](t, docs, "ExtractorClass")
+			if class.Name != "reference" || !class.Spec.Default || len(class.Spec.Formats) != len(ejv1.Formats) {
+				t.Errorf("class %s (default %v, formats %v), want reference, the default for every format",
+					class.Name, class.Spec.Default, class.Spec.Formats)
+			}
+			if tt.wantClass != "" && class.Spec.Image != tt.wantClass {
+				t.Errorf("the default class runs %q, want %q", class.Spec.Image, tt.wantClass)
 			}
 		})
 	}

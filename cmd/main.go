@@ -39,7 +39,6 @@ func run() error {
 		qps                    float64
 		burst, concurrency     int
 		pullGrace              time.Duration
-		images                 = controllers.ExtractorImages{Default: controllers.DefaultExtractorImage}
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", `Address of the metrics endpoint; "0" turns it off.`)
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS to authenticated and authorized clients only.")
@@ -51,7 +50,6 @@ func run() error {
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Jobs reconciled at once.")
 	flag.DurationVar(&pullGrace, "image-pull-grace-period", controllers.DefaultImagePullGracePeriod,
 		"How long an attempt may wait for its image or container configuration before it fails as retryable; must be positive.")
-	flag.Var(&images, "extractor-image", "Extractor image: IMAGE for the default, or FORMAT=IMAGE for one format; repeatable. Default "+controllers.DefaultExtractorImage+".")
 	zapOptions := zap.Options{}
 	zapOptions.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -90,7 +88,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	err = controllers.SetupExtractionJob(mgr, controllers.Options{Images: images, ImagePullGracePeriod: pullGrace})
+	err = controllers.SetupExtractionJob(mgr, controllers.Options{ImagePullGracePeriod: pullGrace})
 	if err != nil {
 		return fmt.Errorf("setting up the ExtractionJob controller: %w", err)
 	}
@@ -103,7 +101,7 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting operator", "qps", qps, "burst", burst, "maxConcurrentReconciles", concurrency, "extractorImages", images.String())
+	ctrl.Log.Info("starting operator", "qps", qps, "burst", burst, "maxConcurrentReconciles", concurrency)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 

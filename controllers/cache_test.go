@@ -16,7 +16,7 @@ import (
 
 func TestCachedPodsKeepWhatTheOperatorReadsAndNothingElse(t *testing.T) {
 	job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Name: "drawing", Namespace: "cad", UID: "job-uid"}}
-	full, err := attemptPod(job, 1, "extractor:v1")
+	full, err := attemptPod(job, 1, testClass("reference", "extractor:v1", ejv1.FormatPDF))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestCachedPodsWaitToStartLikeTheFullOnes(t *testing.T) {
 	job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Name: "drawing", Namespace: "cad", UID: "job-uid"}}
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	pod := func(gates []corev1.PodSchedulingGate, condition corev1.PodCondition, waiting string) *corev1.Pod {
-		pod, err := attemptPod(job, 1, "extractor:v1")
+		pod, err := attemptPod(job, 1, testClass("reference", "extractor:v1", ejv1.FormatPDF))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -46,11 +46,11 @@ func registerTestScheme() {
 func announcingReconciler(t *testing.T, job *ejv1.ExtractionJob, failures interceptor.Funcs) (*ExtractionJobReconciler, *events.FakeRecorder, client.Client) {
 	t.Helper()
 	c := fake.NewClientBuilder().WithScheme(testScheme).
-		WithObjects(job).WithStatusSubresource(&ejv1.ExtractionJob{}).
+		WithObjects(job, testClass("test-pdf", pdfTestImage, ejv1.FormatPDF)).WithStatusSubresource(&ejv1.ExtractionJob{}).
 		WithInterceptorFuncs(failures).Build()
 	recorder := events.NewFakeRecorder(100)
 	r := NewExtractionJobReconciler(c, c, recorder, Options{
-		Clock: clocktesting.NewFakeClock(transitionNow), Jitter: func() float64 { return 0.5 }, Images: testImages(),
+		Clock: clocktesting.NewFakeClock(transitionNow), Jitter: func() float64 { return 0.5 },
 	})
 	return r, recorder, c
 }

@@ -67,7 +67,6 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		reconciler = NewExtractionJobReconciler(k8sClient, k8sClient, recorder, Options{
 			Clock:                fakeClock,
 			Jitter:               func() float64 { return 0.5 },
-			Images:               testImages(),
 			ImagePullGracePeriod: time.Minute,
 		})
 		job = &ejv1.ExtractionJob{

@@ -3,9 +3,11 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +20,8 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -27,6 +31,8 @@ import (
 // +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractionjobs/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=extraction.pybase.io,resources=extractorclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // ExtractionJobReconciler runs each ExtractionJob's attempts and retries.
 // Build it with NewExtractionJobReconciler or SetupExtractionJob.
@@ -38,9 +44,10 @@ type ExtractionJobReconciler struct {
 	recorder             events.EventRecorder
 	clock                clock.PassiveClock
 	jitter               func() float64
-	images               ExtractorImages
 	imagePullGracePeriod time.Duration
 	expectations         ownWriteExpectations
+	// queue admits the attempts of classes with maxRunning.
+	queue *admissionQueue
 }
 
 // conflictRetryDelay is how soon a reconcile whose status write lost a race,
@@ -67,12 +74,14 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.client.Get(ctx, req.NamespacedName, job); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.expectations.forgetJob(req.NamespacedName)
+			r.queue.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !job.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the job's Pods with it.
 		r.expectations.forgetJob(req.NamespacedName)
+		r.queue.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	if r.expectations.jobCacheBehind(job) {
@@ -99,6 +108,8 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			return result, err
 		}
 	}
+	// Cancelled or finished: the job waits in no class's queue.
+	r.queue.forget(req.NamespacedName)
 	return r.reconcileTTL(ctx, s)
 }
 
@@ -217,56 +228,135 @@ func (r *ExtractionJobReconciler) reconcileAttempt(ctx context.Context, s *recon
 		if wait := s.retryWait(); wait > 0 {
 			return waitForRetry(wait), nil
 		}
+	case job.Status.Phase == ejv1.PhaseQueued:
 	case job.Status.PodName != "":
 		return r.followAttempt(ctx, s)
 	}
-	adopted, err := r.startAttempt(ctx, s)
-	if err != nil || !adopted {
+	return r.startAdmittedAttempt(ctx, s)
+}
+
+// startAdmittedAttempt starts the next attempt of a job that is ready for
+// one, once its class is there and, for a class with maxRunning, once the
+// admission queue gives it a slot; until then the job waits without a Pod.
+func (r *ExtractionJobReconciler) startAdmittedAttempt(ctx context.Context, s *reconcileScope) (ctrl.Result, error) {
+	job := s.job
+	class, err := r.jobClass(ctx, s)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if class == nil {
+		// A Queued job whose class went away waits in no queue any more.
+		r.queue.forget(client.ObjectKeyFromObject(job))
+		return ctrl.Result{}, nil
+	}
+	if wait := s.serviceAccountWait(); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	verdict, err := r.queue.admit(ctx, job, class)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("admitting ExtractionJob %s/%s to ExtractorClass %s: %w", job.Namespace, job.Name, class.Name, err)
+	}
+	if !verdict.Admitted {
+		s.queueJob(class, verdict)
+		return ctrl.Result{}, nil
+	}
+	s.admitted(class, verdict)
+	adopted, refusedServiceAccount, err := r.startAttempt(ctx, s, class)
+	if err != nil || refusedServiceAccount {
+		r.queue.podCreateFailed(client.ObjectKeyFromObject(job))
+	}
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case refusedServiceAccount:
+		return s.serviceAccountMissing(cmp.Or(class.Spec.ServiceAccountName, defaultServiceAccount)), nil
+	case !adopted:
+		return ctrl.Result{}, nil
 	}
 	// The adopted Pod may have run, or even finished, while nobody watched.
 	return r.followAttempt(ctx, s)
 }
 
+// jobClass reads the classes and the job's Namespace and chooses the job's
+// class; nil when the job cannot run yet, or at all, and the scope says why.
+func (r *ExtractionJobReconciler) jobClass(ctx context.Context, s *reconcileScope) (*ejv1.ExtractorClass, error) {
+	job := s.job
+	classes := &ejv1.ExtractorClassList{}
+	if err := r.client.List(ctx, classes); err != nil {
+		return nil, fmt.Errorf("listing ExtractorClasses: %w", err)
+	}
+	namespace := &corev1.Namespace{}
+	if err := r.client.Get(ctx, client.ObjectKey{Name: job.Namespace}, namespace); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading namespace %s: %w", job.Namespace, err)
+		}
+		namespace = nil
+	}
+	choice := chooseClass(job, classes.Items, namespace)
+	switch choice.Reason {
+	case "":
+		s.classChosen(choice.Class)
+		return choice.Class, nil
+	case ejv1.ReasonExtractorClassNotAllowed:
+		s.classNotAllowed(choice)
+	default:
+		s.waitForClass(choice)
+	}
+	return nil, nil
+}
+
 // startAttempt creates the next attempt's Pod. Its name is fixed by the job
 // and the attempt number, so after a crash between the create and the status
 // write the operator finds the same Pod instead of starting a second one, and
-// adopts it.
-func (r *ExtractionJobReconciler) startAttempt(ctx context.Context, s *reconcileScope) (adopted bool, err error) {
+// adopts it. refusedServiceAccount says the API server refused the Pod
+// because the class's ServiceAccount is missing from the job's namespace.
+func (r *ExtractionJobReconciler) startAttempt(ctx context.Context, s *reconcileScope, class *ejv1.ExtractorClass) (adopted, refusedServiceAccount bool, err error) {
 	job := s.job
-	image := r.images.For(job.Spec.Format)
-	if image == "" {
-		return false, fmt.Errorf("no extractor image is configured for format %q: set --extractor-image", job.Spec.Format)
-	}
 	attempt := job.Status.Attempt + 1
-	pod, err := attemptPod(job, attempt, image)
+	pod, err := attemptPod(job, attempt, class)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	switch err := r.client.Create(ctx, pod); {
 	case apierrors.IsAlreadyExists(err):
 		// An earlier reconcile created the Pod and lost its status write.
 		existing, getErr := r.getPodUncached(ctx, job.Namespace, pod.Name)
 		if getErr != nil {
-			return false, getErr
+			return false, false, getErr
 		}
 		if existing == nil || !metav1.IsControlledBy(existing, job) {
-			return false, fmt.Errorf("pod %s/%s exists but does not belong to this job", pod.Namespace, pod.Name)
+			return false, false, fmt.Errorf("pod %s/%s exists but does not belong to this job", pod.Namespace, pod.Name)
 		}
 		s.attemptAdopted(existing, attempt)
-		return true, nil
+		return true, false, nil
 	case apierrors.IsInvalid(err):
 		s.podRefused(attempt, err)
-		return false, nil
+		return false, false, nil
+	case serviceAccountMissing(err, pod.Spec.ServiceAccountName):
+		ctrl.LoggerFrom(ctx).V(1).Info("pod create refused: service account missing", "serviceAccount", pod.Spec.ServiceAccountName)
+		return false, true, nil
 	case err != nil:
 		// Emitted now, not queued: it changes no status, and says so on every
 		// failed try.
 		r.recorder.Eventf(job, nil, corev1.EventTypeWarning, ejv1.ReasonPodCreateFailed, ejv1.ReasonPodCreateFailed,
 			"Creating the Pod of attempt %d failed: %s", attempt, cleanText(err.Error()))
-		return false, fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		return false, false, fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	s.attemptCreated(pod, attempt)
-	return false, nil
+	return false, false, nil
+}
+
+// defaultServiceAccount runs the Pods of classes without a serviceAccountName.
+const defaultServiceAccount = "default"
+
+// serviceAccountMissing reports whether a Pod create failed because the
+// API server's ServiceAccount admission found no ServiceAccount of that name
+// (its error: error looking up service account NS/NAME: serviceaccount
+// "NAME" not found). The operator may not read ServiceAccounts, so the
+// refusal is how it learns.
+func serviceAccountMissing(err error, name string) bool {
+	name = cmp.Or(name, defaultServiceAccount)
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), fmt.Sprintf("serviceaccount %q not found", name))
 }
 
 // adoptUnrecordedAttempt finds the Pod of the next attempt, which exists when
@@ -337,12 +427,33 @@ func (r *ExtractionJobReconciler) followAttempt(ctx context.Context, s *reconcil
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.readSchedulingTimeout(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
 	if stuck, _ := s.stuckPod(pod); stuck {
 		if err := r.deletePod(ctx, pod); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	return s.followPod(pod), nil
+}
+
+// readSchedulingTimeout takes the schedulingTimeout of the job's class as it
+// is now, so that an admin's edit applies to a Pod already waiting. A class
+// that is gone lets the Pod wait, as a class without the field does.
+func (r *ExtractionJobReconciler) readSchedulingTimeout(ctx context.Context, s *reconcileScope) error {
+	name := s.job.Status.ExtractorClassName
+	if name == "" {
+		return nil
+	}
+	class := &ejv1.ExtractorClass{}
+	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, class); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if timeout := class.Spec.SchedulingTimeout; timeout != nil {
+		s.schedulingTimeout = timeout.Duration
+	}
+	return nil
 }
 
 // currentPod is the current attempt's Pod, or nil when it no longer exists.
@@ -384,17 +495,42 @@ func (r *ExtractionJobReconciler) deletePod(ctx context.Context, pod *corev1.Pod
 	return nil
 }
 
+// jobsAwaiting lists the jobs that wait for the class to appear, or to serve
+// their format, from the cache's index.
+func (r *ExtractionJobReconciler) jobsAwaiting(ctx context.Context, obj client.Object) []reconcile.Request {
+	var requests []reconcile.Request
+	for _, key := range classAwaitedAs(obj.(*ejv1.ExtractorClass)) {
+		jobs := &ejv1.ExtractionJobList{}
+		if err := r.client.List(ctx, jobs, client.MatchingFields{waitingForClassField: key}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing the jobs that wait for a class", "extractorClass", obj.GetName())
+			continue
+		}
+		for _, job := range jobs.Items {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&job)})
+		}
+	}
+	return requests
+}
+
 // SetupWithManager registers the reconciler, and the one that releases the
 // Pods of deleted jobs. Every update of a job triggers a reconcile, the
 // operator's own status writes included, so a reconcile that found the cache
 // behind its last write resumes as soon as the cache catches up.
 func (r *ExtractionJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	err := ctrl.NewControllerManagedBy(mgr).
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &ejv1.ExtractionJob{}, waitingForClassField,
+		func(obj client.Object) []string { return classesAwaited(obj.(*ejv1.ExtractionJob)) })
+	if err != nil {
+		return fmt.Errorf("indexing ExtractionJobs by the class they wait for: %w", err)
+	}
+	jobs := ctrl.NewControllerManagedBy(mgr).
 		For(&ejv1.ExtractionJob{}).
 		Owns(&corev1.Pod{}).
-		Named("extractionjob").
-		Complete(r)
-	if err != nil {
+		Watches(&ejv1.ExtractorClass{}, handler.EnqueueRequestsFromMapFunc(r.jobsAwaiting)).
+		Named("extractionjob")
+	if err := r.queue.setupWithManager(mgr, jobs); err != nil {
+		return err
+	}
+	if err := jobs.Complete(r); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -352,7 +352,7 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 			quota.Status = corev1.ResourceQuotaStatus{Hard: noPods, Used: noPods}
 			Expect(k8sClient.Status().Update(ctx, quota)).To(Succeed())
 			Eventually(func(g Gomega) {
-				probe, err := attemptPod(getJob(g, ctx, job), 99, defaultTestImage)
+				probe, err := attemptPod(getJob(g, ctx, job), 99, testDefaultClasses()[0])
 				g.Expect(err).NotTo(HaveOccurred())
 				err = k8sClient.Create(ctx, probe, client.DryRunAll)
 				g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "creating a Pod: %v", err)

@@ -2,11 +2,13 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -27,6 +29,9 @@ const (
 	metricRetryLateness    = "extractionjob_retry_lateness_seconds"
 	metricManualRetries    = "extractionjob_manual_retries_total"
 	metricCancels          = "extractionjob_cancels_total"
+	metricQueueWait        = "extractionjob_queue_wait_seconds"
+	// metricOOMMemoryIncreases is class core's; the other class metrics are the admission queue's.
+	metricOOMMemoryIncreases = "extractionjob_oom_memory_increases_total"
 )
 
 var (
@@ -68,20 +73,47 @@ var (
 		Help: "Jobs cancelled through spec.cancel.",
 	})
 
+	queueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    metricQueueWait,
+		Help:    "Time from a job being ready to start an attempt to its admission, for the jobs that waited in their ExtractorClass's queue.",
+		Buckets: prometheus.ExponentialBuckets(0.1, 2, 16), // 100 ms to about 55 min
+	}, []string{"extractor_class"})
+
+	oomMemoryIncreases = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricOOMMemoryIncreases,
+		Help: "Attempts started with more memory than the attempt before, after OOMKilled attempts, by ExtractorClass.",
+	}, []string{"extractor_class"})
+
 	jobsDesc = prometheus.NewDesc("extractionjob_jobs",
 		"ExtractionJobs by phase and format, as the operator's cache holds them.",
 		[]string{"phase", "format"}, nil)
+
+	queuedDesc = prometheus.NewDesc("extractionjob_queued",
+		"ExtractionJobs in phase Queued, by the ExtractorClass they wait for, as the operator's cache holds them.",
+		[]string{"extractor_class"}, nil)
+
+	runningAttemptsDesc = prometheus.NewDesc("extractionjob_running_attempts",
+		"Attempts that count against their ExtractorClass's maxRunning: its Pods that have not finished, as the operator's cache holds them.",
+		[]string{"extractor_class"}, nil)
 )
 
 // transitionMetrics are the metrics that transitions queue samples of, by name.
 var transitionMetrics = map[string]prometheus.Collector{
-	metricAttemptsFinished: attemptsFinished,
-	metricRetriesScheduled: retriesScheduled,
-	metricAttemptDuration:  attemptDuration,
-	metricBackoffDelay:     backoffDelay,
-	metricRetryLateness:    retryLateness,
-	metricManualRetries:    manualRetries,
-	metricCancels:          cancels,
+	metricAttemptsFinished:   attemptsFinished,
+	metricRetriesScheduled:   retriesScheduled,
+	metricAttemptDuration:    attemptDuration,
+	metricBackoffDelay:       backoffDelay,
+	metricRetryLateness:      retryLateness,
+	metricManualRetries:      manualRetries,
+	metricCancels:            cancels,
+	metricQueueWait:          queueWait,
+	metricOOMMemoryIncreases: oomMemoryIncreases,
+}
+
+// queueWaitObservation is the sample of how long an admitted job waited in
+// its class's queue; queue it only for a job that waited (admissionVerdict.Waited).
+func queueWaitObservation(class string, waited time.Duration) observation {
+	return observation{Metric: metricQueueWait, Labels: prometheus.Labels{"extractor_class": class}, Value: waited.Seconds()}
 }
 
 // record adds the sample to its metric.
@@ -115,38 +147,72 @@ func metricErrorType(errorType string) string {
 	return otherErrorType
 }
 
-// jobsCollector counts jobs by phase and format at scrape time from the
-// cache, so the gauge is right after a restart and costs no API call.
-type jobsCollector struct {
+// cacheCollector counts at scrape time from the cache, so the gauges are
+// right after a restart and cost no API call: jobs by phase and format, and
+// by ExtractorClass the Queued jobs and the attempts that count against
+// maxRunning (every class has both, zero included).
+type cacheCollector struct {
 	reader client.Reader
 }
 
-func (c jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
+func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jobsDesc
+	ch <- queuedDesc
+	ch <- runningAttemptsDesc
+}
 
-func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
+func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	jobs := &ejv1.ExtractionJobList{}
-	if err := c.reader.List(ctx, jobs); err != nil {
-		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
+	pods := &corev1.PodList{}
+	classes := &ejv1.ExtractorClassList{}
+	err := errors.Join(
+		c.reader.List(ctx, jobs, client.UnsafeDisableDeepCopy),
+		c.reader.List(ctx, pods, client.HasLabels{ejv1.ExtractorClassLabel}, client.UnsafeDisableDeepCopy),
+		c.reader.List(ctx, classes, client.UnsafeDisableDeepCopy),
+	)
+	if err != nil {
+		for _, desc := range []*prometheus.Desc{jobsDesc, queuedDesc, runningAttemptsDesc} {
+			ch <- prometheus.NewInvalidMetric(desc, err)
+		}
 		return
 	}
 	type key struct{ phase, format string }
 	counts := map[key]int{}
-	for _, phase := range []ejv1.Phase{ejv1.PhasePending, ejv1.PhaseRunning, ejv1.PhaseRetrying, ejv1.PhaseSucceeded, ejv1.PhaseFailed, ejv1.PhaseCancelled} {
+	for _, phase := range ejv1.Phases {
 		for _, format := range ejv1.Formats {
 			counts[key{string(phase), string(format)}] = 0
 		}
 	}
-	for _, job := range jobs.Items {
+	queued, running := map[string]int{}, map[string]int{}
+	for _, class := range classes.Items {
+		queued[class.Name], running[class.Name] = 0, 0
+	}
+	for i := range jobs.Items {
+		job := &jobs.Items[i]
 		phase := job.Status.Phase
 		if phase == "" {
 			phase = ejv1.PhasePending
 		}
 		counts[key{string(phase), string(job.Spec.Format)}]++
+		if class, ok := queuedJobClass(job); ok {
+			queued[class]++
+		}
+	}
+	for i := range pods.Items {
+		if class, ok := activeAttemptClass(&pods.Items[i]); ok {
+			running[class]++
+		}
 	}
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), k.phase, k.format)
+	}
+	for class, n := range queued {
+		ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(n), class)
+	}
+	for class, n := range running {
+		ch <- prometheus.MustNewConstMetric(runningAttemptsDesc, prometheus.GaugeValue, float64(n), class)
 	}
 }
 
@@ -164,6 +230,6 @@ func RegisterMetrics(reader client.Reader) error {
 func operatorCollectors(reader client.Reader) []prometheus.Collector {
 	return []prometheus.Collector{
 		attemptsFinished, retriesScheduled, attemptDuration, backoffDelay,
-		retryLateness, manualRetries, cancels, jobsCollector{reader: reader},
+		retryLateness, manualRetries, cancels, queueWait, oomMemoryIncreases, cacheCollector{reader: reader},
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,10 +47,12 @@ func podName(job *ejv1.ExtractionJob, attempt int32) string {
 	return prefix + suffix
 }
 
-// attemptPod builds the Pod of one attempt. The image comes from the
-// operator's configuration, never from the job, so authors of jobs cannot run
-// arbitrary images.
-func attemptPod(job *ejv1.ExtractionJob, attempt int32, image string) (*corev1.Pod, error) {
+// attemptPod builds the Pod of one attempt from the job and its class. What
+// runs comes from the class, which only administrators write, never from
+// the job: the job's author picks a class by name. The security context
+// stays the operator's whatever the class says (only the UID and GID are the
+// class's), so every attempt Pod passes the restricted Pod Security Standard.
+func attemptPod(job *ejv1.ExtractionJob, attempt int32, class *ejv1.ExtractorClass) (*corev1.Pod, error) {
 	options, err := json.Marshal(job.Spec.Options)
 	if err != nil {
 		return nil, fmt.Errorf("encoding spec.options: %w", err)
@@ -57,6 +60,7 @@ func attemptPod(job *ejv1.ExtractionJob, attempt int32, image string) (*corev1.P
 	if job.Spec.Options == nil {
 		options = []byte("{}")
 	}
+	spec := class.Spec.DeepCopy()
 
 	labels, annotations := map[string]string{}, map[string]string{}
 	if tmpl := job.Spec.PodTemplate; tmpl != nil {
@@ -65,16 +69,21 @@ func attemptPod(job *ejv1.ExtractionJob, attempt int32, image string) (*corev1.P
 	}
 	labels[ejv1.JobUIDLabel] = string(job.UID)
 	labels[ejv1.AttemptLabel] = strconv.Itoa(int(attempt))
+	labels[ejv1.ExtractorClassLabel] = class.Name
 
 	container := corev1.Container{
-		Name:  extractorContainerName,
-		Image: image,
-		Env: []corev1.EnvVar{
+		Name:            extractorContainerName,
+		Image:           spec.Image,
+		ImagePullPolicy: spec.ImagePullPolicy,
+		Command:         spec.Command,
+		Args:            spec.Args,
+		Env: append([]corev1.EnvVar{
 			{Name: podcontract.EnvFormat, Value: string(job.Spec.Format)},
 			{Name: podcontract.EnvSourceURL, Value: job.Spec.Source.URL},
 			{Name: podcontract.EnvOptions, Value: string(options)},
 			{Name: podcontract.EnvAttempt, Value: strconv.Itoa(int(attempt))},
-		},
+		}, classEnv(spec.Env)...),
+		Resources:                attemptResources(spec, job.Status.OOMKilledCount),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
@@ -101,18 +110,26 @@ func attemptPod(job *ejv1.ExtractionJob, attempt int32, image string) (*corev1.P
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                corev1.RestartPolicyNever,
-			AutomountServiceAccountToken: ptr.To(false),
+			ServiceAccountName:           spec.ServiceAccountName,
+			AutomountServiceAccountToken: ptr.To(spec.AutomountServiceAccountToken),
 			EnableServiceLinks:           ptr.To(false),
+			ImagePullSecrets:             spec.ImagePullSecrets,
+			NodeSelector:                 spec.NodeSelector,
+			Tolerations:                  spec.Tolerations,
+			Affinity:                     spec.Affinity,
+			TopologySpreadConstraints:    spec.TopologySpreadConstraints,
+			PriorityClassName:            spec.PriorityClassName,
+			RuntimeClassName:             spec.RuntimeClassName,
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot:   ptr.To(true),
-				RunAsUser:      ptr.To[int64](extractorUID),
-				RunAsGroup:     ptr.To[int64](extractorUID),
+				RunAsUser:      ptr.To(ptr.Deref(spec.RunAsUser, extractorUID)),
+				RunAsGroup:     ptr.To(ptr.Deref(spec.RunAsGroup, extractorUID)),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			Containers: []corev1.Container{container},
 			Volumes: []corev1.Volume{{
 				Name:         scratchVolumeName,
-				VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+				VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: spec.ScratchSizeLimit}},
 			}},
 		},
 	}
@@ -120,6 +137,91 @@ func attemptPod(job *ejv1.ExtractionJob, attempt int32, image string) (*corev1.P
 		pod.Spec.ActiveDeadlineSeconds = ptr.To(int64(math.Ceil(timeout.Seconds())))
 	}
 	return pod, nil
+}
+
+// classEnv is the class's environment in the container's terms.
+func classEnv(env []ejv1.EnvVar) []corev1.EnvVar {
+	out := make([]corev1.EnvVar, 0, len(env))
+	for _, e := range env {
+		v := corev1.EnvVar{Name: e.Name, Value: e.Value}
+		if e.ValueFrom != nil {
+			v.ValueFrom = &corev1.EnvVarSource{ConfigMapKeyRef: e.ValueFrom.ConfigMapKeyRef}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// attemptResources are the class's requests and limits, with the memory of
+// attemptMemory as both request and limit when the class grows it after
+// OOMKilled attempts.
+func attemptResources(spec *ejv1.ExtractorClassSpec, oomKilled int32) corev1.ResourceRequirements {
+	var resources corev1.ResourceRequirements
+	if spec.Resources != nil {
+		resources = corev1.ResourceRequirements{Limits: spec.Resources.Limits.DeepCopy(), Requests: spec.Resources.Requests.DeepCopy()}
+	}
+	if spec.OnOOMKilled == nil {
+		return resources
+	}
+	memory := attemptMemory(spec, oomKilled)
+	if memory == nil {
+		return resources
+	}
+	if resources.Requests == nil {
+		resources.Requests = corev1.ResourceList{}
+	}
+	resources.Limits[corev1.ResourceMemory] = *memory
+	resources.Requests[corev1.ResourceMemory] = *memory
+	return resources
+}
+
+// attemptMemory is the memory an attempt runs with after oomKilled OOMKilled
+// attempts: min(maxMemory, the class's memory limit × memoryFactor^oomKilled).
+// It is the class's memory limit when the class does not grow it, and nil
+// when the class sets none.
+func attemptMemory(spec *ejv1.ExtractorClassSpec, oomKilled int32) *resource.Quantity {
+	if spec.Resources == nil {
+		return nil
+	}
+	base, ok := spec.Resources.Limits[corev1.ResourceMemory]
+	if !ok {
+		return nil
+	}
+	memory := base.DeepCopy()
+	growth := spec.OnOOMKilled
+	if growth == nil {
+		return &memory
+	}
+	for range oomKilled {
+		// Stops at maxMemory, long before the multiplication could overflow.
+		if memory.Cmp(growth.MaxMemory) >= 0 {
+			break
+		}
+		memory.Mul(int64(growth.MemoryFactor))
+	}
+	if memory.Cmp(growth.MaxMemory) > 0 {
+		memory = growth.MaxMemory.DeepCopy()
+	}
+	return &memory
+}
+
+// podMemory is the memory limit of an attempt Pod's extractor; nil when it
+// has none, or when the Pod comes from the cache, which drops Pod specs.
+func podMemory(pod *corev1.Pod) *resource.Quantity {
+	for _, c := range pod.Spec.Containers {
+		if memory, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && c.Name == extractorContainerName {
+			return &memory
+		}
+	}
+	return nil
+}
+
+// lastAttemptMemory is the memory the job's latest recorded attempt ran with.
+func lastAttemptMemory(job *ejv1.ExtractionJob) *resource.Quantity {
+	if n := len(job.Status.Attempts); n > 0 {
+		return job.Status.Attempts[n-1].Memory
+	}
+	return nil
 }
 
 // releasePod removes the tracking finalizer from an attempt's Pod once its

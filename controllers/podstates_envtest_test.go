@@ -135,7 +135,6 @@ var _ = Describe("Reconcile of an attempt's Pod that waits to start, with a fake
 		reconciler = NewExtractionJobReconciler(k8sClient, k8sClient, events.NewFakeRecorder(100), Options{
 			Clock:                fakeClock,
 			Jitter:               func() float64 { return 0.5 },
-			Images:               testImages(),
 			ImagePullGracePeriod: time.Minute,
 		})
 		job = newJob(newNamespace(ctx), "waits")
@@ -182,9 +181,7 @@ var _ = Describe("Reconcile of an attempt's Pod that waits to start, with a fake
 		job.Spec.ExtractorClassName = class.Name
 		Expect(k8sClient.Create(ctx, job)).To(Succeed())
 		reconcile()
-		if getJob(Default, ctx, job).Status.ExtractorClassName == "" {
-			Skip("the reconciler does not resolve the job's ExtractorClass yet, so no schedulingTimeout reaches it")
-		}
+		Expect(getJob(Default, ctx, job).Status.ExtractorClassName).To(Equal(class.Name))
 		pod := attemptPod(1)
 
 		unschedulableSince := pod.CreationTimestamp.Add(time.Minute)

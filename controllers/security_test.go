@@ -152,7 +152,7 @@ var _ = Describe("Security", func() {
 		Expect(k8sClient.Create(ctx, squatter)).To(Succeed())
 
 		reconciler := NewExtractionJobReconciler(k8sClient, k8sClient, events.NewFakeRecorder(10), Options{
-			Jitter: func() float64 { return 0 }, Images: testImages()})
+			Jitter: func() float64 { return 0 }})
 		_, err := reconciler.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(job)})
 		Expect(err).To(MatchError(ContainSubstring("does not belong to this job")))
 		Expect(getJob(Default, ctx, job).Status.PodName).To(BeEmpty())
@@ -238,6 +238,77 @@ var _ = Describe("Security", func() {
 		retry := client.RawPatch("application/merge-patch+json",
 			[]byte(`{"metadata":{"annotations":{"`+ejv1.RetryRequestAnnotation+`":"please"}}}`))
 		Expect(apierrors.IsForbidden(asViewer.Patch(ctx, job, retry))).To(BeTrue())
+	})
+
+	It("lets a job author pick a class by name but not change what it runs", func() {
+		grant(ctx, namespace, "author", jobAuthorRules...)
+		asAuthor, _ := impersonating("author")
+		class := testClass("admins-"+namespace, "registry.example/admins:1", ejv1.FormatPDF)
+		class.Spec.Default = false
+		createClass(ctx, class)
+
+		By("the author being unable to create, change or delete a class")
+		own := testClass("authors-"+namespace, "attacker/extractor:1", ejv1.FormatPDF)
+		Expect(apierrors.IsForbidden(asAuthor.Create(ctx, own))).To(BeTrue(), "creating a class")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(class), class)).To(Succeed())
+		edited := class.DeepCopy()
+		edited.Spec.Image = "attacker/extractor:1"
+		Expect(apierrors.IsForbidden(asAuthor.Update(ctx, edited))).To(BeTrue(), "changing a class's image")
+		Expect(apierrors.IsForbidden(asAuthor.Delete(ctx, class))).To(BeTrue(), "deleting a class")
+
+		By("the author being unable to claim another class in the Pod's labels")
+		job := newJob(namespace, "picks-a-class")
+		job.Spec.ExtractorClassName = class.Name
+		job.Spec.PodTemplate = &ejv1.PodTemplate{Metadata: ejv1.PodTemplateMetadata{
+			Labels: map[string]string{ejv1.ExtractorClassLabel: "uncapped"}}}
+		Expect(apierrors.IsInvalid(asAuthor.Create(ctx, job.DeepCopy()))).To(BeTrue())
+
+		By("the author's job running the class's image")
+		job.Spec.PodTemplate = nil
+		Expect(asAuthor.Create(ctx, job)).To(Succeed())
+		pod := waitForAttemptPod(ctx, job, 1)
+		Expect(pod.Spec.Containers[0].Image).To(Equal("registry.example/admins:1"))
+		Expect(pod.Labels).To(HaveKeyWithValue(ejv1.ExtractorClassLabel, class.Name), "the attempt counts against its real class")
+
+		By("the author being unable to move the job to another class afterwards")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
+		job.Spec.ExtractorClassName = testDefaultClasses()[0].Name
+		err := asAuthor.Update(ctx, job)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "err = %v", err)
+		Expect(err.Error()).To(ContainSubstring("extractorClassName is immutable"))
+	})
+
+	It("keeps the attempt Pod restricted whatever the class sets, in a namespace that enforces the restricted profile", func() {
+		Expect(k8sClient.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace,
+			Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}},
+			client.Merge)).To(Succeed())
+		class := createFullClass(ctx, namespace)
+		grant(ctx, namespace, "author", jobAuthorRules...)
+		asAuthor, _ := impersonating("author")
+		job := newJob(namespace, "everything-set")
+		job.Spec.ExtractorClassName = class.Name
+		Expect(asAuthor.Create(ctx, job)).To(Succeed())
+
+		// Pod Security admission let it in: it passes the restricted profile.
+		pod := waitForAttemptPod(ctx, job, 1)
+		Expect(pod.Spec.SecurityContext).To(Equal(&corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      class.Spec.RunAsUser,
+			RunAsGroup:     class.Spec.RunAsGroup,
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		}), "only the UID and GID are the class's")
+		Expect(pod.Spec.Containers).To(HaveLen(1))
+		Expect(pod.Spec.InitContainers).To(BeEmpty())
+		Expect(pod.Spec.Containers[0].SecurityContext).To(Equal(&corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		}))
+		Expect(pod.Spec.HostNetwork || pod.Spec.HostPID || pod.Spec.HostIPC).To(BeFalse())
+		for _, volume := range pod.Spec.Volumes {
+			Expect(volume.HostPath).To(BeNil(), "volume %s", volume.Name)
+		}
+		Expect(getJob(Default, ctx, job).Status.Phase).To(Equal(ejv1.PhasePending))
 	})
 
 	It("refuses unauthenticated scrapes of the metrics endpoint", func() {

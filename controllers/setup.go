@@ -11,8 +11,6 @@ import (
 )
 
 const (
-	// DefaultExtractorImage runs every format that Options.Images leaves without one.
-	DefaultExtractorImage = "ghcr.io/pybase/extraction-extractor:v0.1.0"
 	// DefaultImagePullGracePeriod is how long an attempt may wait for its
 	// image or container configuration unless Options say otherwise.
 	DefaultImagePullGracePeriod = 5 * time.Minute
@@ -28,9 +26,6 @@ type Options struct {
 	// Jitter returns a random number in [0, 1) for the backoff's jitter; by
 	// default rand.Float64.
 	Jitter func() float64
-	// Images choose the extractor image by format; by default
-	// DefaultExtractorImage for every format.
-	Images ExtractorImages
 	// ImagePullGracePeriod is how long an attempt may wait for its image or
 	// its container configuration (a missing Secret, say) before it fails;
 	// by default DefaultImagePullGracePeriod.
@@ -44,9 +39,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Jitter == nil {
 		o.Jitter = rand.Float64
-	}
-	if o.Images.Default == "" && len(o.Images.ByFormat) == 0 {
-		o.Images.Default = DefaultExtractorImage
 	}
 	if o.ImagePullGracePeriod == 0 {
 		o.ImagePullGracePeriod = DefaultImagePullGracePeriod
@@ -64,8 +56,8 @@ func NewExtractionJobReconciler(c client.Client, apiReader client.Reader, record
 		recorder:             recorder,
 		clock:                opts.Clock,
 		jitter:               opts.Jitter,
-		images:               opts.Images,
 		imagePullGracePeriod: opts.ImagePullGracePeriod,
+		queue:                newAdmissionQueue(c, opts.Clock),
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
-
-	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
 func TestZeroOptionsRunTheReconcilerAsInProduction(t *testing.T) {
@@ -23,9 +21,6 @@ func TestZeroOptionsRunTheReconcilerAsInProduction(t *testing.T) {
 			t.Fatalf("jitter %v is outside [0, 1)", j)
 		}
 	}
-	if got := r.images.For(ejv1.FormatPDF); got != DefaultExtractorImage {
-		t.Errorf("image for pdf = %q, want %q", got, DefaultExtractorImage)
-	}
 	if r.imagePullGracePeriod != DefaultImagePullGracePeriod {
 		t.Errorf("image pull grace period = %s, want %s", r.imagePullGracePeriod, DefaultImagePullGracePeriod)
 	}
@@ -36,13 +31,9 @@ func TestGivenOptionsWinOverTheDefaults(t *testing.T) {
 	r := NewExtractionJobReconciler(nil, nil, nil, Options{
 		Clock:                fakeClock,
 		Jitter:               func() float64 { return 0.25 },
-		Images:               ExtractorImages{ByFormat: map[ejv1.Format]string{ejv1.FormatIFC: "registry.example/ifc:1"}},
 		ImagePullGracePeriod: time.Minute,
 	})
 	if r.clock != fakeClock || r.jitter() != 0.25 || r.imagePullGracePeriod != time.Minute {
 		t.Errorf("clock %v, jitter %v, grace %s: the options were not kept", r.clock, r.jitter(), r.imagePullGracePeriod)
-	}
-	if got := r.images.For(ejv1.FormatPDF); got != "" {
-		t.Errorf("a format without an image got %q: images given per format add no default", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -65,6 +66,10 @@ var _ = BeforeSuite(func() {
 	var err error
 	testEnv, err = harness.Environment()
 	Expect(err).NotTo(HaveOccurred())
+	// envtest turns ServiceAccount admission off, since no controller creates
+	// the default ServiceAccounts; the suite wants the API server's refusal of
+	// a Pod whose ServiceAccount is missing, so newNamespace creates them.
+	testEnv.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
 	restConfig, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "starting kube-apiserver and etcd; run `make test` to build them")
 	restConfig.QPS, restConfig.Burst = 200, 400
@@ -72,6 +77,9 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(restConfig, client.Options{Scheme: testScheme})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(RegisterMetrics(k8sClient)).To(Succeed())
+	for _, class := range testDefaultClasses() {
+		Expect(k8sClient.Create(context.Background(), class)).To(Succeed())
+	}
 	metricsAddress = freeLoopbackAddress()
 	stopOp = startOperator()
 })
@@ -110,7 +118,6 @@ func startOperatorWith(identity *rest.Config, jobs labels.Selector, metricsOptio
 	Expect(err).NotTo(HaveOccurred())
 	Expect(SetupExtractionJob(mgr, Options{
 		Jitter:               func() float64 { return 0 },
-		Images:               testImages(),
 		ImagePullGracePeriod: testPullGrace,
 	})).To(Succeed())
 
@@ -131,14 +138,30 @@ func freeLoopbackAddress() string {
 	return listener.Addr().String()
 }
 
-func testImages() ExtractorImages {
-	return ExtractorImages{Default: defaultTestImage, ByFormat: map[ejv1.Format]string{ejv1.FormatPDF: pdfTestImage}}
+// testDefaultClasses are the suite's default ExtractorClasses: one for pdf,
+// with its own image, and one for every other format.
+func testDefaultClasses() []*ejv1.ExtractorClass {
+	others := slices.DeleteFunc(slices.Clone(ejv1.Formats), func(f ejv1.Format) bool { return f == ejv1.FormatPDF })
+	return []*ejv1.ExtractorClass{
+		testClass("test-pdf", pdfTestImage, ejv1.FormatPDF),
+		testClass("test-default", defaultTestImage, others...),
+	}
 }
 
-// newNamespace creates a namespace for one spec.
+// testClass is a default class of the formats that runs the image.
+func testClass(name, image string, formats ...ejv1.Format) *ejv1.ExtractorClass {
+	return &ejv1.ExtractorClass{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       ejv1.ExtractorClassSpec{Formats: formats, Default: true, Image: image},
+	}
+}
+
+// newNamespace creates a namespace for one spec, with the default
+// ServiceAccount that the controller manager would create.
 func newNamespace(ctx context.Context) string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ej-"}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	Expect(k8sClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: defaultServiceAccount, Namespace: ns.Name}})).To(Succeed())
 	return ns.Name
 }
 

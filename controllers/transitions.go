@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,6 +32,10 @@ type reconcileScope struct {
 	// its container configuration before it fails.
 	imagePullGracePeriod time.Duration
 	queued               announcements
+	// waitReason says why a Pending job has no Pod yet, when it is not simply
+	// about to get one: its class or its ServiceAccount is missing. It is
+	// derived again on every reconcile that starts no attempt.
+	waitReason string
 	// deleted is set when the reconcile deleted the job, leaving no status to write.
 	deleted bool
 	// schedulingTimeout is how long the job's class lets an attempt's Pod
@@ -118,11 +123,16 @@ func (s *reconcileScope) handleRetryRequest() {
 		job.Status.Phase = ejv1.PhasePending
 		job.Status.RetryCount = 0
 		job.Status.DisruptionCount = 0
+		job.Status.OOMKilledCount = 0
 		job.Status.PodName = ""
 		job.Status.NextRetryAt = nil
 		job.Status.CompletionTime = nil
 		job.Status.LastFailure = nil
 		job.Status.Result = nil
+		if job.Spec.ExtractorClassName == "" {
+			// The default is chosen again: the one the job had may no longer admit it.
+			job.Status.ExtractorClassName = ""
+		}
 		job.Status.Message = "Manual retry requested; starting a new attempt."
 		s.observe(metricManualRetries, 1, nil)
 		s.event(corev1.EventTypeNormal, ejv1.ReasonManualRetry, "Manual retry requested with token %q after the job was %s.", token, phase)
@@ -170,11 +180,115 @@ func (s *reconcileScope) cancel(pod *corev1.Pod) {
 	s.observe(metricCancels, 1, nil)
 }
 
+// classChosen records the class that runs the job's attempts.
+func (s *reconcileScope) classChosen(class *ejv1.ExtractorClass) {
+	s.job.Status.ExtractorClassName = class.Name
+}
+
+// waitForClass leaves a job whose class is missing, or does not serve its
+// format, Pending without a Pod until an administrator provides the class.
+func (s *reconcileScope) waitForClass(choice classChoice) {
+	s.waitWithoutPod(ejv1.PhasePending, choice.Reason, choice.Message)
+}
+
+// classNotAllowed fails a job whose class does not admit its namespace. It
+// is permanent: only an administrator's change of the class helps, and a
+// retry token restarts the job after it.
+func (s *reconcileScope) classNotAllowed(choice classChoice) {
+	job := s.job
+	failure := ejv1.Failure{ErrorType: ejv1.ErrorTypeExtractorClassNotAllowed, Class: ejv1.ClassPermanent, Message: choice.Message}
+	job.Status.LastFailure = &failure
+	job.Status.PodName = ""
+	s.endJob(ejv1.PhaseFailed, fmt.Sprintf("Permanent error: %s: %s", failure.ErrorType, failure.Message))
+}
+
+// serviceAccountRetryFirst and serviceAccountRetryMax bound the delays
+// between Pod creates that the API server refused for a missing ServiceAccount.
+const (
+	serviceAccountRetryFirst = 5 * time.Second
+	serviceAccountRetryMax   = 5 * time.Minute
+)
+
+// serviceAccountWait is how long a job that waits for its class's
+// ServiceAccount still waits before it tries its Pod create again; 0 when
+// it is due or does not wait for one. Tries fall on a schedule that starts
+// when the wait began (its condition's lastTransitionTime) with
+// serviceAccountRetryFirst and doubles up to serviceAccountRetryMax; no
+// counter is kept, so a restarted operator keeps the schedule.
+func (s *reconcileScope) serviceAccountWait() time.Duration {
+	since, waiting := s.waitingForServiceAccountSince()
+	if !waiting {
+		return 0
+	}
+	s.waitReason = ejv1.ReasonServiceAccountNotFound
+	return max(0, since.Add(serviceAccountRetryFirst).Sub(s.now))
+}
+
+func (s *reconcileScope) waitingForServiceAccountSince() (time.Time, bool) {
+	job := s.job
+	c := meta.FindStatusCondition(job.Status.Conditions, ejv1.ConditionReconciling)
+	if job.Status.Phase != ejv1.PhasePending || job.Status.PodName != "" || c == nil || c.Reason != ejv1.ReasonServiceAccountNotFound {
+		return time.Time{}, false
+	}
+	return c.LastTransitionTime.Time, true
+}
+
+// serviceAccountMissing leaves a job whose Pod create was refused for a
+// missing ServiceAccount Pending, and says when it tries again: at the next
+// point of the schedule of serviceAccountWait.
+func (s *reconcileScope) serviceAccountMissing(name string) ctrl.Result {
+	since, waiting := s.waitingForServiceAccountSince()
+	if !waiting {
+		since = s.now
+	}
+	s.waitWithoutPod(ejv1.PhasePending, ejv1.ReasonServiceAccountNotFound, fmt.Sprintf(
+		"ServiceAccount %s does not exist in namespace %s; the Pod is created once it does.", name, s.job.Namespace))
+	next, delay := since, serviceAccountRetryFirst
+	for next = next.Add(delay); !next.After(s.now); next = next.Add(delay) {
+		delay = min(2*delay, serviceAccountRetryMax)
+	}
+	return ctrl.Result{RequeueAfter: next.Sub(s.now)}
+}
+
+// queueJob leaves a job whose class is full waiting in phase Queued, with a
+// message that does not change while it waits. It keeps its nextRetryAt,
+// which orders it in the queue.
+func (s *reconcileScope) queueJob(class *ejv1.ExtractorClass, verdict admissionVerdict) {
+	message := fmt.Sprintf("Waiting for a free slot in ExtractorClass %s (maxRunning %d).", class.Name, ptr.Deref(class.Spec.MaxRunning, 0))
+	if verdict.NamespaceCap {
+		message = fmt.Sprintf("Waiting for a free slot in ExtractorClass %s (maxRunningPerNamespace %d in namespace %s).",
+			class.Name, ptr.Deref(class.Spec.MaxRunningPerNamespace, 0), s.job.Namespace)
+	}
+	s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, message)
+}
+
+// admitted records how long a job that waited in its class's queue waited.
+func (s *reconcileScope) admitted(class *ejv1.ExtractorClass, verdict admissionVerdict) {
+	if verdict.Waited > 0 {
+		s.queued.Metrics = append(s.queued.Metrics, queueWaitObservation(class.Name, verdict.Waited))
+	}
+}
+
+// waitWithoutPod makes a job that is ready for an attempt wait without one.
+// podName goes: it named the previous attempt's Pod, and a waiting job has
+// no attempt in flight.
+func (s *reconcileScope) waitWithoutPod(phase ejv1.Phase, reason, message string) {
+	job := s.job
+	job.Status.Phase = phase
+	job.Status.PodName = ""
+	job.Status.Message = message
+	s.waitReason = reason
+}
+
 // attemptCreated records the Pod that the reconcile created as the job's
-// next attempt, and how late a retry started.
+// next attempt, how late a retry started, and whether its memory grew.
 func (s *reconcileScope) attemptCreated(pod *corev1.Pod, attempt int32) {
-	if due := s.job.Status.NextRetryAt; due != nil {
+	job := s.job
+	if due := job.Status.NextRetryAt; due != nil {
 		s.observe(metricRetryLateness, s.now.Sub(due.Time).Seconds(), nil)
+	}
+	if memory, previous := podMemory(pod), lastAttemptMemory(job); memory != nil && previous != nil && memory.Cmp(*previous) > 0 {
+		s.observe(metricOOMMemoryIncreases, 1, prometheus.Labels{"extractor_class": job.Status.ExtractorClassName})
 	}
 	s.recordAttemptStarted(pod, attempt, s.now)
 }
@@ -185,7 +299,8 @@ func (s *reconcileScope) attemptAdopted(pod *corev1.Pod, attempt int32) {
 	s.recordAttemptStarted(pod, attempt, pod.CreationTimestamp.Time)
 }
 
-// recordAttemptStarted makes the Pod the job's current attempt.
+// recordAttemptStarted makes the Pod the job's current attempt, with the
+// memory it runs with.
 func (s *reconcileScope) recordAttemptStarted(pod *corev1.Pod, attempt int32, started time.Time) {
 	job := s.job
 	job.Status.Attempt = attempt
@@ -195,6 +310,7 @@ func (s *reconcileScope) recordAttemptStarted(pod *corev1.Pod, attempt int32, st
 	job.Status.Message = fmt.Sprintf("Attempt %d is waiting for Pod %s to start.", attempt, pod.Name)
 	job.Status.Attempts = appendAttemptRecord(job.Status.Attempts, ejv1.AttemptRecord{
 		Attempt: attempt, PodName: pod.Name, StartTime: metav1.NewTime(started), Outcome: ejv1.OutcomeRunning,
+		Memory: podMemory(pod),
 	})
 	s.podEvent(pod, corev1.EventTypeNormal, ejv1.ReasonAttemptStarted, "Started attempt %d in Pod %s.", attempt, pod.Name)
 }
@@ -308,6 +424,9 @@ func (s *reconcileScope) attemptFailed(pod *corev1.Pod, observed attemptFailure)
 	maxRetries, maxDisruptions := ptr.Deref(policy.MaxRetries, 0), ptr.Deref(policy.MaxDisruptions, 0)
 	failure := classify(observed, policy.Rules)
 	job.Status.LastFailure = &failure
+	if failure.ErrorType == ejv1.ErrorTypeOOMKilled {
+		job.Status.OOMKilledCount++
+	}
 	s.closeAttemptRecord(ejv1.OutcomeFailed, &failure)
 	s.podEvent(pod, corev1.EventTypeWarning, ejv1.ReasonAttemptFailed, "Attempt %d failed (%s): %s: %s",
 		job.Status.Attempt, failure.Class, failure.ErrorType, failure.Message)
@@ -394,7 +513,7 @@ func (s *reconcileScope) summarizeStatus(handledSpec bool) {
 		job.Status.ObservedGeneration = job.Generation
 	}
 	job.Status.Retries = fmt.Sprintf("%d/%d", job.Status.RetryCount, ptr.Deref(job.Spec.RetryPolicy.MaxRetries, 0))
-	setConditions(job, s.now)
+	setConditions(job, s.now, s.waitReason)
 }
 
 func attemptInFlight(job *ejv1.ExtractionJob) bool {

@@ -5,14 +5,14 @@
 #   hack/deploy.sh render|apply|delete
 #
 #   IMG            the operator's image (default: the one config/manager pins)
-#   EXTRACTOR_IMG  the extractor image the operator starts for every format
-#                  (default: the operator's built-in --extractor-image)
+#   EXTRACTOR_IMG  the image of the default ExtractorClass, reference, which
+#                  runs every format (default: the one config/default pins)
 #
 # config/manager pins a released image so that `kubectl apply -k
 # config/default` works as it is. To deploy another one without editing a
 # committed file, this writes a throw-away overlay under bin/deploy that sets
-# the image with kustomize's images transformer and, for EXTRACTOR_IMG, adds
-# the operator flag with a JSON patch. Only kubectl is needed (`kubectl
+# the image with kustomize's images transformer and, for EXTRACTOR_IMG, sets
+# the class's spec.image with a JSON patch. Only kubectl is needed (`kubectl
 # kustomize` has no `edit set image`, hence the overlay).
 set -euo pipefail
 
@@ -51,11 +51,11 @@ write_overlay() {
     if [ -n "${EXTRACTOR_IMG:-}" ]; then
       cat <<EOF
 patches:
-- target: {kind: Deployment, name: extraction-operator-controller-manager}
+- target: {kind: ExtractorClass, name: reference}
   patch: |-
-    - op: add
-      path: /spec/template/spec/containers/0/args/-
-      value: --extractor-image=$EXTRACTOR_IMG
+    - op: replace
+      path: /spec/image
+      value: $EXTRACTOR_IMG
 EOF
     fi
   } >"$overlay/kustomization.yaml"
@@ -64,7 +64,13 @@ EOF
 write_overlay
 case "${1:-}" in
   render) "$kubectl" kustomize "$overlay" ;;
-  apply) "$kubectl" apply --server-side -k "$overlay" ;;
+  apply)
+    # The default class can only be created once its CRD is established.
+    "$kubectl" apply --server-side -k "$root/config/crd"
+    "$kubectl" wait --for=condition=Established --timeout=60s \
+      crd/extractionjobs.extraction.pybase.io crd/extractorclasses.extraction.pybase.io
+    "$kubectl" apply --server-side -k "$overlay"
+    ;;
   delete) "$kubectl" delete --ignore-not-found -k "$overlay" ;;
   *) echo "usage: $0 render|apply|delete" >&2; exit 2 ;;
 esac

@@ -2,7 +2,8 @@
 # `make dev` and `make dev-down`: the sample story on a local KWOK cluster.
 #
 #   hack/dev.sh up     build the tools, create (or reuse) the kwok cluster
-#                      extraction-dev, install the CRD, (re)start the operator in
+#                      extraction-dev, install the CRDs and the default
+#                      ExtractorClass, (re)start the operator in
 #                      the background, replay the samples and watch them for up
 #                      to DEV_WATCH_SECONDS (default 120) or until all are finished
 #   hack/dev.sh down   stop the operator and delete the cluster
@@ -119,9 +120,13 @@ up() {
   kubeconfig=$(hack/kwok-cluster.sh up "$name")
   local k=("$KUBECTL" --kubeconfig "$kubeconfig")
 
-  say "installing the CRD"
+  say "installing the CRDs and the default ExtractorClass"
   "${k[@]}" apply --server-side --force-conflicts -k config/crd >/dev/null
-  "${k[@]}" wait --for=condition=Established crd/extractionjobs.extraction.pybase.io --timeout=60s >/dev/null
+  "${k[@]}" wait --for=condition=Established crd/extractionjobs.extraction.pybase.io \
+    crd/extractorclasses.extraction.pybase.io --timeout=60s >/dev/null
+  # The reference class of config/default: on KWOK no image is pulled, so it
+  # serves every format as it is.
+  "${k[@]}" apply --server-side --force-conflicts -f config/default/reference-extractorclass.yaml >/dev/null
 
   start_operator "$kubeconfig"
 

@@ -109,9 +109,9 @@ func TestAFullClassIsAcceptedAndKeepsEveryField(t *testing.T) {
 }
 
 func TestTheSampleClassesAreAccepted(t *testing.T) {
-	for _, file := range []string{"extractorclass-default.yaml", "extractorclass-oom.yaml"} {
+	for _, file := range []string{"samples/extractorclass-capped.yaml", "samples/extractorclass-oom.yaml", "default/reference-extractorclass.yaml"} {
 		t.Run(file, func(t *testing.T) {
-			content, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", file))
+			content, err := os.ReadFile(filepath.Join("..", "..", "config", file))
 			if err != nil {
 				t.Fatal(err)
 			}

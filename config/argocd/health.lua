@@ -1,6 +1,7 @@
 -- Argo CD health check for extraction.pybase.io/ExtractionJob.
--- Progressing while the job is pending, running or retrying; Healthy when it
--- succeeded; Degraded when it failed or was cancelled.
+-- Progressing while the job is pending, queued for a slot of its
+-- ExtractorClass, running or retrying; Healthy when it succeeded; Degraded
+-- when it failed or was cancelled.
 local hs = {}
 if obj.status == nil or obj.status.phase == nil then
   hs.status = "Progressing"
@@ -19,6 +20,7 @@ if phase == "Succeeded" then
 elseif phase == "Failed" or phase == "Cancelled" then
   hs.status = "Degraded"
 else
+  -- Pending, Queued, Running, Retrying: the job is on its way.
   hs.status = "Progressing"
 end
 hs.message = obj.status.message or phase

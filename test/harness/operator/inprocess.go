@@ -50,7 +50,6 @@ func StartInProcess(opts InProcessOptions) (func(), error) {
 	}
 	// The operator's own constructor, as cmd/main.go uses it.
 	err = controllers.SetupExtractionJob(mgr, controllers.Options{
-		Images:               controllers.ExtractorImages{Default: opts.Image},
 		ImagePullGracePeriod: time.Minute,
 	})
 	if err != nil {
