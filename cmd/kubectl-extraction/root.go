@@ -36,8 +36,9 @@ func NewRootCommand(streams genericiooptions.IOStreams, clk clock.PassiveClock) 
 	}
 	cmd := &cobra.Command{
 		Use:   "kubectl-extraction",
-		Short: "Retry, cancel and inspect ExtractionJobs",
-		Long: `Retry, cancel and inspect ExtractionJobs (extraction.pybase.io/v1alpha1).
+		Short: "Retry, cancel and inspect ExtractionJobs and their ExtractorClasses",
+		Long: `Retry, cancel and inspect ExtractionJobs (extraction.pybase.io/v1alpha1),
+and list the ExtractorClasses that run them.
 
 The plugin acts with your own kubeconfig credentials: RBAC decides whether you
 may retry or cancel a job (both patch the ExtractionJob) or only look at it.`,
@@ -58,6 +59,7 @@ may retry or cancel a job (both patch the ExtractionJob) or only look at it.`,
 		newCancelCommand(o),
 		newStatusCommand(o),
 		newSummaryCommand(o),
+		newClassesCommand(o),
 	)
 	return cmd
 }
@@ -90,7 +92,7 @@ func (o *Options) key(name string) (types.NamespacedName, error) {
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
 
-// NewClient returns a client for ExtractionJobs with the plugin's rate limits.
+// NewClient returns a client for ExtractionJobs and ExtractorClasses with the plugin's rate limits.
 func NewClient(cfg *rest.Config) (client.Client, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.QPS == 0 {

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -24,10 +26,19 @@ import (
 func newStatusCommand(o *Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status NAME",
-		Short: "Show an ExtractionJob's phase, last error, result and attempt history",
-		Long: `Show an ExtractionJob's phase, format, source, retries, message, the time
-until its next retry, its last error, its result, and its attempt history.
-Needs RBAC "get" on ` + resource + `.`,
+		Short: "Show an ExtractionJob's phase, class, queue position, last error, result and attempt history",
+		Long: `Show an ExtractionJob's phase, format, ExtractorClass, source, retries,
+message, the time until its next retry, its last error, its result, and its
+attempt history with the memory each attempt ran with.
+
+For a Queued job it also shows its position in its class's queue, first come,
+first served by the time the job became ready (its creation, or the
+nextRetryAt of a retry). The position counts the Queued jobs you may list: all
+namespaces if RBAC lets you, else only the job's namespace, and it says so.
+The queue skips a namespace at its maxRunningPerNamespace, so a job can start
+before jobs ahead of it.
+
+Needs RBAC "get" on ` + resource + `, and "list" for the queue position.`,
 		Example: `  kubectl extraction status drawing-42 -n extraction`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -50,16 +61,29 @@ func Status(ctx context.Context, c client.Client, out io.Writer, key types.Names
 	if err := c.Get(ctx, key, job); err != nil {
 		return explain(err, "get", key)
 	}
-	return writeStatus(out, job, clk.Now())
+	queue := ""
+	if job.Status.Phase == ejv1.PhaseQueued && job.Status.ExtractorClassName != "" {
+		pos, err := findQueuePosition(ctx, c, job, defaultChunkSize)
+		if err != nil {
+			return explain(err, "list", types.NamespacedName{Namespace: key.Namespace})
+		}
+		queue = pos.String()
+	}
+	return writeStatus(out, job, queue, clk.Now())
 }
 
-func writeStatus(out io.Writer, job *ejv1.ExtractionJob, now time.Time) error {
+// writeStatus writes the job's status; queue is its queue position, written
+// when not empty.
+func writeStatus(out io.Writer, job *ejv1.ExtractionJob, queue string, now time.Time) error {
 	st := job.Status
 	w := &fieldWriter{out: out}
 	w.field("Name", job.Name)
 	w.field("Namespace", job.Namespace)
 	w.field("Phase", phaseOrNone(st.Phase))
 	w.field("Format", string(job.Spec.Format))
+	if class := extractorClass(job); class != "" {
+		w.field("Extractor", class)
+	}
 	w.field("Source", job.Spec.Source.URL)
 	w.field("Retries", orNone(st.Retries))
 	if st.DisruptionCount > 0 {
@@ -72,6 +96,9 @@ func writeStatus(out io.Writer, job *ejv1.ExtractionJob, now time.Time) error {
 		w.field("Retry", fmt.Sprintf("requested (%s), not handled by the operator yet", token))
 	}
 	w.field("Message", orNone(st.Message))
+	if queue != "" {
+		w.field("Queue", queue)
+	}
 	w.field("Next retry", nextRetry(st.NextRetryAt, now))
 	w.field("Pod", orNone(st.PodName))
 	if st.StartTime != nil {
@@ -119,9 +146,31 @@ func writeStatus(out io.Writer, job *ejv1.ExtractionJob, now time.Time) error {
 	return writeAttempts(out, st.Attempts, now)
 }
 
+// extractorClass says which ExtractorClass runs the job's attempts and how it
+// was chosen, or "" before the job has or names one.
+func extractorClass(job *ejv1.ExtractionJob) string {
+	inUse, named := job.Status.ExtractorClassName, job.Spec.ExtractorClassName
+	switch {
+	case inUse != "" && named == "":
+		return inUse + " (the default ExtractorClass for " + string(job.Spec.Format) + ")"
+	case inUse != "":
+		return inUse + " (ExtractorClass)"
+	case named != "":
+		return named + " (ExtractorClass named by the job, not in use yet)"
+	}
+	return ""
+}
+
+// writeAttempts writes the attempt history, with a MEMORY column when any
+// attempt's class set a memory limit.
 func writeAttempts(out io.Writer, attempts []ejv1.AttemptRecord, now time.Time) error {
+	withMemory := slices.ContainsFunc(attempts, func(a ejv1.AttemptRecord) bool { return a.Memory != nil })
 	tw := newTable(out)
-	fmt.Fprintln(tw, "  ATTEMPT\tPOD\tSTARTED\tDURATION\tOUTCOME\tERROR\tCLASS\tEXIT")
+	header := "  ATTEMPT\tPOD\tSTARTED\tDURATION\tOUTCOME\tERROR\tCLASS\tEXIT"
+	if withMemory {
+		header += "\tMEMORY"
+	}
+	fmt.Fprintln(tw, header)
 	for _, a := range attempts {
 		started, took := "-", "-"
 		if !a.StartTime.IsZero() {
@@ -132,8 +181,12 @@ func writeAttempts(out io.Writer, attempts []ejv1.AttemptRecord, now time.Time) 
 			}
 			took = compactDuration(end.Sub(a.StartTime.Time).Round(time.Second))
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Attempt, orDash(a.PodName), started, took,
+		row := fmt.Sprintf("  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", a.Attempt, orDash(a.PodName), started, took,
 			orDash(string(a.Outcome)), orDash(a.ErrorType), orDash(string(a.Class)), exitCode(a.ExitCode))
+		if withMemory {
+			row += "\t" + memory(a.Memory)
+		}
+		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()
 }
@@ -206,6 +259,13 @@ func exitCode(code *int32) string {
 		return "-"
 	}
 	return strconv.Itoa(int(*code))
+}
+
+func memory(q *apiresource.Quantity) string {
+	if q == nil {
+		return "-"
+	}
+	return q.String()
 }
 
 func orNone(s string) string {

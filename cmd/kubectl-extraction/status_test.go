@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -130,6 +131,48 @@ var _ = Describe("status", func() {
 		Expect(out.String()).To(MatchRegexp(`\n  1\s+busy-1-1\s+90s ago\s+1m30s\s+Running\s+-\s+-\s+-\n`))
 	})
 
+	It("shows the memory each attempt ran with, as the OOM ladder grew it", func() {
+		job := jobIn(ctx, ns, "big", ejv1.ExtractionJobStatus{
+			Phase: ejv1.PhaseRunning, ExtractorClassName: "pdf-large", Attempt: 3, Retries: "2/3", OOMKilledCount: 2,
+			Attempts: []ejv1.AttemptRecord{
+				{Attempt: 1, PodName: "big-1", StartTime: *at(-3 * time.Minute), FinishTime: at(-170 * time.Second),
+					Outcome: ejv1.OutcomeFailed, ErrorType: "OOMKilled", Class: ejv1.ClassRetryable, ExitCode: ptr.To[int32](137), Memory: ptr.To(apiresource.MustParse("512Mi"))},
+				{Attempt: 2, PodName: "big-2", StartTime: *at(-2 * time.Minute), FinishTime: at(-110 * time.Second),
+					Outcome: ejv1.OutcomeFailed, ErrorType: "OOMKilled", Class: ejv1.ClassRetryable, ExitCode: ptr.To[int32](137), Memory: ptr.To(apiresource.MustParse("1Gi"))},
+				{Attempt: 3, PodName: "big-3", StartTime: *at(-time.Minute), Outcome: ejv1.OutcomeRunning, Memory: ptr.To(apiresource.MustParse("2Gi"))},
+			},
+		}, func(j *ejv1.ExtractionJob) { j.Spec.ExtractorClassName = "pdf-large" })
+		var out bytes.Buffer
+
+		Expect(Status(ctx, admin, &out, client.ObjectKeyFromObject(job), newClock())).To(Succeed())
+
+		Expect(out.String()).To(ContainSubstring("Format:      pdf\nExtractor:   pdf-large (ExtractorClass)\n"))
+		Expect(out.String()).To(HaveSuffix(strings.Join([]string{
+			"Attempts (latest 3, oldest first):",
+			"  ATTEMPT   POD     STARTED   DURATION   OUTCOME   ERROR       CLASS       EXIT   MEMORY",
+			"  1         big-1   3m ago    10s        Failed    OOMKilled   Retryable   137    512Mi",
+			"  2         big-2   2m ago    10s        Failed    OOMKilled   Retryable   137    1Gi",
+			"  3         big-3   60s ago   1m         Running   -           -           -      2Gi",
+			"",
+		}, "\n")))
+	})
+
+	It("writes - for an attempt without a recorded memory next to one with it", func() {
+		job := jobIn(ctx, ns, "edited", ejv1.ExtractionJobStatus{
+			Phase: ejv1.PhaseRunning, Attempt: 2, Retries: "1/3",
+			Attempts: []ejv1.AttemptRecord{
+				{Attempt: 1, PodName: "edited-1", StartTime: *at(-time.Minute), FinishTime: at(-50 * time.Second), Outcome: ejv1.OutcomeFailed},
+				{Attempt: 2, PodName: "edited-2", StartTime: *at(-30 * time.Second), Outcome: ejv1.OutcomeRunning, Memory: ptr.To(apiresource.MustParse("256Mi"))},
+			},
+		})
+		var out bytes.Buffer
+
+		Expect(Status(ctx, admin, &out, client.ObjectKeyFromObject(job), newClock())).To(Succeed())
+
+		Expect(out.String()).To(MatchRegexp(`\n  1\s+edited-1\s+.*Failed\s+-\s+-\s+-\s+-\n`))
+		Expect(out.String()).To(MatchRegexp(`\n  2\s+edited-2\s+.*Running\s+-\s+-\s+-\s+256Mi\n`))
+	})
+
 	It("shows a job the operator has not picked up yet", func() {
 		job := newJob(ctx, ns, "fresh")
 		var out bytes.Buffer
@@ -146,6 +189,18 @@ var _ = Describe("status", func() {
 		Expect(err).To(MatchError(`extractionjob "nope" not found in namespace "` + ns + `"`))
 	})
 })
+
+var _ = DescribeTable("extractorClass says which class runs the job and how it was chosen",
+	func(named, inUse, want string) {
+		job := &ejv1.ExtractionJob{Spec: ejv1.ExtractionJobSpec{Format: ejv1.FormatDXF, ExtractorClassName: named}}
+		job.Status.ExtractorClassName = inUse
+		Expect(extractorClass(job)).To(Equal(want))
+	},
+	Entry("a default class", "", "cad", "cad (the default ExtractorClass for dxf)"),
+	Entry("a class the job names", "cad-big", "cad-big", "cad-big (ExtractorClass)"),
+	Entry("a named class the job does not use yet, such as a missing one", "cad-big", "", "cad-big (ExtractorClass named by the job, not in use yet)"),
+	Entry("no class yet", "", "", ""),
+)
 
 var _ = DescribeTable("compactDuration writes whole seconds as Go does, without zero units at the end",
 	func(d time.Duration, want string) { Expect(compactDuration(d)).To(Equal(want)) },

@@ -69,11 +69,9 @@ little. Needs RBAC "list" on ` + resource + `.`,
 // noPhase stands for jobs the operator has not picked up yet.
 const noPhase ejv1.Phase = "<none>"
 
-// phaseOrder is the order of the phase table's rows and of phase columns.
-var phaseOrder = []ejv1.Phase{
-	ejv1.PhasePending, ejv1.PhaseRunning, ejv1.PhaseRetrying,
-	ejv1.PhaseSucceeded, ejv1.PhaseFailed, ejv1.PhaseCancelled, noPhase,
-}
+// phaseOrder is the order of the phase table's rows and of phase columns:
+// the API's, then jobs without a phase.
+var phaseOrder = append(slices.Clone(ejv1.Phases), noPhase)
 
 // counts are the numbers Summary reports.
 type counts struct {
@@ -116,32 +114,22 @@ func count(ctx context.Context, c client.Client, namespace string, chunkSize int
 		byError:     map[string]map[ejv1.Phase]int{},
 		byNamespace: map[string]map[ejv1.Phase]int{},
 	}
-	opts := []client.ListOption{client.Limit(chunkSize)}
-	if namespace != "" {
-		opts = append(opts, client.InNamespace(namespace))
+	err := eachJob(ctx, c, namespace, chunkSize, func(job *ejv1.ExtractionJob) {
+		phase := job.Status.Phase
+		if phase == "" {
+			phase = noPhase
+		}
+		n.total++
+		n.byPhase[phase]++
+		inc(n.byNamespace, job.Namespace, phase)
+		if f := job.Status.LastFailure; f != nil && f.ErrorType != "" {
+			inc(n.byError, f.ErrorType, phase)
+		}
+	})
+	if err != nil {
+		return counts{}, err
 	}
-	for cont := ""; ; {
-		list := &ejv1.ExtractionJobList{}
-		if err := c.List(ctx, list, append(opts, client.Continue(cont))...); err != nil {
-			return counts{}, err
-		}
-		for i := range list.Items {
-			job := &list.Items[i]
-			phase := job.Status.Phase
-			if phase == "" {
-				phase = noPhase
-			}
-			n.total++
-			n.byPhase[phase]++
-			inc(n.byNamespace, job.Namespace, phase)
-			if f := job.Status.LastFailure; f != nil && f.ErrorType != "" {
-				inc(n.byError, f.ErrorType, phase)
-			}
-		}
-		if cont = list.Continue; cont == "" {
-			return n, nil
-		}
-	}
+	return n, nil
 }
 
 func inc[K comparable](m map[K]map[ejv1.Phase]int, key K, phase ejv1.Phase) {

@@ -81,6 +81,7 @@ var _ = Describe("summary", func() {
 			"",
 			"PHASE       JOBS",
 			"Pending     1",
+			"Queued      0",
 			"Running     1",
 			"Retrying    2",
 			"Succeeded   2",
@@ -98,6 +99,20 @@ var _ = Describe("summary", func() {
 			Expect(call.limit).To(BeEquivalentTo(2))
 			Expect(call.continued).To(Equal(i > 0), "every page after the first continues the list")
 		}
+	})
+
+	It("counts Queued jobs as a phase of their own, between Pending and Running", func() {
+		fillNamespace(ctx, ns, map[string]ejv1.ExtractionJobStatus{
+			"waiting-1": {Phase: ejv1.PhaseQueued, ExtractorClassName: "capped"},
+			"waiting-2": {Phase: ejv1.PhaseQueued, ExtractorClassName: "capped", Attempt: 1, LastFailure: conn()},
+			"started":   {Phase: ejv1.PhaseRunning, ExtractorClassName: "capped"},
+		})
+		var out bytes.Buffer
+
+		Expect(Summary(ctx, admin, &out, SummaryOptions{Namespace: ns})).To(Succeed())
+
+		Expect(out.String()).To(ContainSubstring("PHASE       JOBS\nPending     0\nQueued      2\nRunning     1\n"))
+		Expect(out.String()).To(ContainSubstring("ConnectionError   1      Queued=1\n"))
 	})
 
 	It("asks for 500 jobs a page unless told otherwise", func() {
@@ -133,8 +148,8 @@ var _ = Describe("summary", func() {
 		Expect(Summary(ctx, admin, &out, SummaryOptions{AllNamespaces: true, ChunkSize: 1})).To(Succeed())
 
 		Expect(out.String()).To(MatchRegexp(`\d+ ExtractionJobs in \d+ namespaces\n`))
-		Expect(out.String()).To(MatchRegexp(`\nNAMESPACE\s+JOBS\s+PENDING\s+RUNNING\s+RETRYING\s+SUCCEEDED\s+FAILED\s+CANCELLED`))
-		Expect(out.String()).To(MatchRegexp(fmt.Sprintf(`\n%s\s+2\s+0\s+0\s+0\s+1\s+1\s+0(\s+0)?\n`, ns)))
-		Expect(out.String()).To(MatchRegexp(fmt.Sprintf(`\n%s\s+1\s+0\s+0\s+1\s+0\s+0\s+0(\s+0)?\n`, second)))
+		Expect(out.String()).To(MatchRegexp(`\nNAMESPACE\s+JOBS\s+PENDING\s+QUEUED\s+RUNNING\s+RETRYING\s+SUCCEEDED\s+FAILED\s+CANCELLED`))
+		Expect(out.String()).To(MatchRegexp(fmt.Sprintf(`\n%s\s+2\s+0\s+0\s+0\s+0\s+1\s+1\s+0(\s+0)?\n`, ns)))
+		Expect(out.String()).To(MatchRegexp(fmt.Sprintf(`\n%s\s+1\s+0\s+0\s+0\s+1\s+0\s+0\s+0(\s+0)?\n`, second)))
 	})
 })
