@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -95,6 +96,14 @@ var (
 	runningAttemptsDesc = prometheus.NewDesc("extractionjob_running_attempts",
 		"Attempts that count against their ExtractorClass's maxRunning: its Pods that have not finished, as the operator's cache holds them.",
 		[]string{"extractor_class"}, nil)
+
+	oldestQueuedDesc = prometheus.NewDesc("extractionjob_oldest_queued_seconds",
+		"How long the longest-waiting Queued job of the ExtractorClass has been ready to start an attempt; no series while none is queued.",
+		[]string{"extractor_class"}, nil)
+
+	classMaxRunningDesc = prometheus.NewDesc("extractionjob_class_max_running",
+		"The ExtractorClass's spec.maxRunning; no series for a class without a cap.",
+		[]string{"extractor_class"}, nil)
 )
 
 // transitionMetrics are the metrics that transitions queue samples of, by name.
@@ -138,6 +147,7 @@ var knownMetricErrorTypes = slices.Concat(podcontract.BuiltinErrorTypes(), []str
 	ejv1.ErrorTypePodDisrupted, ejv1.ErrorTypeNodeLost, ejv1.ErrorTypePodDeleted,
 	ejv1.ErrorTypeInvalidImageName, ejv1.ErrorTypeImagePull, ejv1.ErrorTypeContainerConfig,
 	ejv1.ErrorTypeInvalidPodSpec, ejv1.ErrorTypeUnknown,
+	ejv1.ErrorTypeExtractorClassNotAllowed, ejv1.ErrorTypeScratchSpaceExceeded, ejv1.ErrorTypeUnschedulable,
 })
 
 func metricErrorType(errorType string) string {
@@ -150,15 +160,21 @@ func metricErrorType(errorType string) string {
 // cacheCollector counts at scrape time from the cache, so the gauges are
 // right after a restart and cost no API call: jobs by phase and format, and
 // by ExtractorClass the Queued jobs and the attempts that count against
-// maxRunning (every class has both, zero included).
+// maxRunning (every class has both, zero included), the age of its oldest
+// Queued job, which an alert needs because a job stuck in the queue is never
+// observed by the wait histogram, and its cap.
 type cacheCollector struct {
 	reader client.Reader
+	clock  clock.PassiveClock
 }
 
+// cacheDescs are the metrics cacheCollector gives.
+var cacheDescs = []*prometheus.Desc{jobsDesc, queuedDesc, runningAttemptsDesc, oldestQueuedDesc, classMaxRunningDesc}
+
 func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- jobsDesc
-	ch <- queuedDesc
-	ch <- runningAttemptsDesc
+	for _, desc := range cacheDescs {
+		ch <- desc
+	}
 }
 
 func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
@@ -173,7 +189,7 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		c.reader.List(ctx, classes, client.UnsafeDisableDeepCopy),
 	)
 	if err != nil {
-		for _, desc := range []*prometheus.Desc{jobsDesc, queuedDesc, runningAttemptsDesc} {
+		for _, desc := range cacheDescs {
 			ch <- prometheus.NewInvalidMetric(desc, err)
 		}
 		return
@@ -186,8 +202,12 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	queued, running := map[string]int{}, map[string]int{}
+	oldest := map[string]time.Time{}
 	for _, class := range classes.Items {
 		queued[class.Name], running[class.Name] = 0, 0
+		if limit := class.Spec.MaxRunning; limit != nil {
+			ch <- prometheus.MustNewConstMetric(classMaxRunningDesc, prometheus.GaugeValue, float64(*limit), class.Name)
+		}
 	}
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
@@ -198,6 +218,9 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		counts[key{string(phase), string(job.Spec.Format)}]++
 		if class, ok := queuedJobClass(job); ok {
 			queued[class]++
+			if readyAt, seen := oldest[class]; !seen || queueOrderKey(job).readyAt.Before(readyAt) {
+				oldest[class] = queueOrderKey(job).readyAt
+			}
 		}
 	}
 	for i := range pods.Items {
@@ -213,6 +236,10 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for class, n := range running {
 		ch <- prometheus.MustNewConstMetric(runningAttemptsDesc, prometheus.GaugeValue, float64(n), class)
+	}
+	now := c.clock.Now()
+	for class, readyAt := range oldest {
+		ch <- prometheus.MustNewConstMetric(oldestQueuedDesc, prometheus.GaugeValue, max(0, now.Sub(readyAt).Seconds()), class)
 	}
 }
 
@@ -230,6 +257,6 @@ func RegisterMetrics(reader client.Reader) error {
 func operatorCollectors(reader client.Reader) []prometheus.Collector {
 	return []prometheus.Collector{
 		attemptsFinished, retriesScheduled, attemptDuration, backoffDelay,
-		retryLateness, manualRetries, cancels, queueWait, oomMemoryIncreases, cacheCollector{reader: reader},
+		retryLateness, manualRetries, cancels, queueWait, oomMemoryIncreases, cacheCollector{reader: reader, clock: clock.RealClock{}},
 	}
 }
