@@ -50,6 +50,30 @@
 // the message, made valid UTF-8 with control characters as spaces
 // (ParseFailure, Sanitize); FormatFailure keeps the whole line within that.
 //
+// # Retry-After
+//
+// A failure may carry a hint: how long the service the extractor talks to
+// asked it to wait before the next try, as in HTTP's Retry-After. It is a
+// line "Retry-After: <value>" among the first RetryAfterLines (5) lines of
+// the termination log, after the "ErrorType: message" line (WithRetryAfter
+// writes it, ParseRetryAfter reads it). The value is whole seconds ("60") or
+// a Go duration ("1m30s"); an extractor that got an HTTP date turns it into
+// seconds from its own clock, since the operator's may differ. The field
+// name is matched without regard to case, and the first such line counts:
+//
+//	RateLimitExceeded: api.example answered 429 Too Many Requests
+//	Retry-After: 60
+//
+// The operator reads a hint only after an "ErrorType: message" first line,
+// so a log tail (see Logs) never sets one. A value of 0 asks for no wait and
+// is no hint. A value that is neither form, negative, or beyond about 292
+// years is ignored as a whole and counted in the operator's
+// extractionjob_retry_after_ignored_total{reason="unparsable"}; none of it
+// is trusted. A job whose spec.retryPolicy.retryAfter is Honor (the default)
+// waits the longer of its own backoff and the hint, the hint capped at
+// maxRetryAfter, with the backoff's jitter on the result; a hint never adds
+// a retry and never shortens the policy's wait.
+//
 // The error type decides the failure's class when no rule of the job
 // matches (ClassOf). The built-in table is matched by case-insensitive
 // substring (ErrorTypeMatches), retryable entries first, so that

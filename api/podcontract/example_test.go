@@ -2,6 +2,7 @@ package podcontract_test
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/pybase/extraction-operator/api/podcontract"
 )
@@ -58,6 +59,35 @@ func Example_failure() {
 	// exit code: 65
 	// error type CorruptedFile (Permanent, found: true), message "no startxref in the last 2 KiB (the file may be truncated)"
 	// from the exit code: CorruptedFile (Permanent)
+}
+
+// An extractor whose service answered "429 Too Many Requests" with
+// "Retry-After: 60" passes the wait on; the operator waits at least that long
+// before the next attempt, if the job's policy honours hints.
+func Example_failureWithRetryAfter() {
+	message, err := podcontract.FormatFailure(podcontract.RateLimitExceeded, "api.example answered 429 Too Many Requests",
+		podcontract.WithRetryAfter(60*time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// A real extractor writes message+"\n" to podcontract.TerminationLogPath,
+	// then exits with podcontract.ExitCode(podcontract.RateLimitExceeded).
+	fmt.Printf("termination log:\n%s\n", message)
+
+	// What the operator reads:
+	errorType, text, _ := podcontract.ParseFailure(message + "\n")
+	wait, err := podcontract.ParseRetryAfter(message + "\n")
+	fmt.Printf("error type %s, message %q, wait %v (error: %v)\n", errorType, text, wait, err)
+	// and what it ignores, and counts:
+	_, err = podcontract.ParseRetryAfter(podcontract.RateLimitExceeded + ": x\nRetry-After: soon")
+	fmt.Println(err)
+	// Output:
+	// termination log:
+	// RateLimitExceeded: api.example answered 429 Too Many Requests
+	// Retry-After: 60
+	// error type RateLimitExceeded, message "api.example answered 429 Too Many Requests", wait 1m0s (error: <nil>)
+	// the Retry-After hint "soon" is not a number of seconds nor a Go duration
 }
 
 // The built-in table matches error types by case-insensitive substring,

@@ -15,7 +15,7 @@ func FuzzFailureRoundTrip(f *testing.F) {
 	for _, seed := range [][2]string{
 		{CorruptedFile, "no trailer"}, {"", "x"}, {"Bad Type", "x"}, {"A" + strings.Repeat("b", 64), "x"},
 		{TimeoutError, "a\nb\r\nc"}, {IOError, "\x00\x1b[31m red \xff"}, {InternalError, strings.Repeat("日本", 1000)},
-		{"X", "Y: z"}, {ConnectionError, ""},
+		{"X", "Y: z"}, {ConnectionError, ""}, {RateLimitExceeded, "x\nRetry-After: 60"},
 	} {
 		f.Add(seed[0], seed[1])
 	}
@@ -36,6 +36,10 @@ func FuzzFailureRoundTrip(f *testing.F) {
 		gotType, gotMessage, ok := ParseFailure(line)
 		if !ok || gotType != errorType || line != errorType+": "+gotMessage {
 			t.Fatalf("ParseFailure(%q) = (%q, %q, %v)", line, gotType, gotMessage, ok)
+		}
+		// Whatever the message, no hint can be smuggled into it.
+		if wait, err := ParseRetryAfter(line); wait != 0 || err != nil {
+			t.Fatalf("ParseRetryAfter(%q) = %v, %v; want no hint", line, wait, err)
 		}
 	})
 }

@@ -17,16 +17,21 @@ const MaxMessageBytes = 1024
 // failurePrefix is the "ErrorType: " that opens a failure's termination message.
 var failurePrefix = regexp.MustCompile(`^(` + errorTypeSyntax + `): `)
 
-// FormatFailure writes the first line of a failure's termination message:
-// "ErrorType: message". The message is made one clean line (valid UTF-8,
-// control characters and runs of white space as one space) and cut so that
-// the line fits in MaxMessageBytes. It fails only if errorType is not
-// ValidErrorType.
-func FormatFailure(errorType, message string) (string, error) {
+// FormatFailure writes a failure's termination message: the line
+// "ErrorType: message", then the lines its options add (WithRetryAfter),
+// without a final line break. The message is made one clean line (valid
+// UTF-8, control characters and runs of white space as one space) and cut so
+// that the first line fits in MaxMessageBytes. It fails only if errorType is
+// not ValidErrorType.
+func FormatFailure(errorType, message string, options ...FailureOption) (string, error) {
 	if !ValidErrorType(errorType) {
 		return "", fmt.Errorf("error type %q is not a letter followed by at most 63 letters, digits or underscores", errorType)
 	}
-	return errorType + ": " + OneLine(message, MaxMessageBytes-len(errorType)-len(": ")), nil
+	lines := []string{errorType + ": " + OneLine(message, MaxMessageBytes-len(errorType)-len(": "))}
+	for _, option := range options {
+		option(&lines)
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 // ParseFailure reads the error type and the message from the first line of a
