@@ -161,6 +161,24 @@ type RetryPolicy struct {
 	// +kubebuilder:default={}
 	Backoff Backoff `json:"backoff,omitzero"`
 
+	// retryAfter says what to do with the wait a failed extractor passes on
+	// from its service (a "Retry-After:" line in its termination message):
+	// Honor waits the longer of the backoff and that wait, capped at
+	// maxRetryAfter, with the backoff's jitter on the result; Ignore waits the
+	// backoff alone. A hint never adds a retry and never shortens the backoff.
+	// +optional
+	// +kubebuilder:default=Honor
+	RetryAfter RetryAfterPolicy `json:"retryAfter,omitempty"`
+
+	// maxRetryAfter caps the wait a Retry-After hint may ask for, as a Go
+	// duration such as "10m"; without it, backoff.max caps it.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('168h')",message="maxRetryAfter must be a positive duration of at most 168h"
+	MaxRetryAfter *metav1.Duration `json:"maxRetryAfter,omitempty"`
+
 	// rules are checked in order before the built-in classification; the first
 	// rule that matches a failure decides its action.
 	// +optional
@@ -168,6 +186,17 @@ type RetryPolicy struct {
 	// +kubebuilder:validation:MaxItems=20
 	Rules []RetryRule `json:"rules,omitempty"`
 }
+
+// RetryAfterPolicy is what a job does with the Retry-After hint of a failure.
+// +kubebuilder:validation:Enum=Honor;Ignore
+type RetryAfterPolicy string
+
+const (
+	// RetryAfterHonor waits at least as long as the hint asks, up to maxRetryAfter.
+	RetryAfterHonor RetryAfterPolicy = "Honor"
+	// RetryAfterIgnore waits the backoff alone.
+	RetryAfterIgnore RetryAfterPolicy = "Ignore"
+)
 
 // Backoff sets the wait before retry n (1-based): base × multiplier^(n−1),
 // capped at max, plus up to jitterPercent % of it at random.
@@ -316,6 +345,10 @@ type Failure struct {
 	// message for people, from the extractor's termination message or the Pod.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// retryAfter is the wait the extractor passed on from its service with a
+	// Retry-After hint, as it asked for it, before maxRetryAfter caps it.
+	// +optional
+	RetryAfter *metav1.Duration `json:"retryAfter,omitempty"`
 }
 
 // AttemptOutcome is how an attempt ended.
