@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -30,6 +32,76 @@ func disruptionDelay(b ejv1.Backoff, jitter float64) time.Duration {
 func withJitter(delay time.Duration, percent int32, jitter float64) time.Duration {
 	jitter = min(max(jitter, 0), 1)
 	return delay + time.Duration(float64(delay)*float64(percent)/100*jitter)
+}
+
+// Where a retry's wait came from: the backoff-delay histogram's source label.
+const (
+	delaySourcePolicy = "policy"
+	delaySourceHint   = "hint"
+)
+
+// Why a Retry-After hint was not followed as asked: the ignored-hints
+// counter's reason label.
+const (
+	hintUnparsable = "unparsable"
+	hintCapped     = "capped"
+	hintByPolicy   = "policy"
+)
+
+// retryWait is the wait before a retry and what decided it.
+type retryWait struct {
+	Delay time.Duration
+	// Source is delaySourcePolicy or delaySourceHint.
+	Source string
+	// Hint is the wait the service asked for, 0 for none.
+	Hint time.Duration
+	// Ignored is why the hint was not followed as asked: hintCapped or
+	// hintByPolicy; "" when it was, or when there was none.
+	Ignored string
+	// Cap is the maxRetryAfter that applied to the hint.
+	Cap time.Duration
+}
+
+// honourRetryAfter is the wait before a retry once the service's hint is
+// heard. policyDelay is the policy's wait, jitter included. If the policy
+// honours hints, the hint, capped at maxRetryAfter (backoff.max without
+// one), with the same jitter, is waited when it is longer. Taking the larger
+// of the two with the jitter applied to each is the same as applying the
+// jitter to the larger, so jobs told the same wait still spread out; and a
+// hint never shortens the policy's wait.
+func honourRetryAfter(policy ejv1.RetryPolicy, policyDelay, hint time.Duration, jitter float64) retryWait {
+	wait := retryWait{Delay: policyDelay, Source: delaySourcePolicy, Hint: hint}
+	if hint <= 0 {
+		wait.Hint = 0
+		return wait
+	}
+	if policy.RetryAfter == ejv1.RetryAfterIgnore {
+		wait.Ignored = hintByPolicy
+		return wait
+	}
+	wait.Cap = ptr.Deref(policy.MaxRetryAfter, policy.Backoff.Max).Duration
+	if hint > wait.Cap {
+		hint, wait.Ignored = wait.Cap, hintCapped
+	}
+	if hinted := withJitter(hint, ptr.Deref(policy.Backoff.JitterPercent, 0), jitter); hinted > policyDelay {
+		wait.Delay, wait.Source = hinted, delaySourceHint
+	}
+	return wait
+}
+
+// note tells people in the job's message what the service asked for, and
+// what the policy made of it; "" without a hint.
+func (w retryWait) note() string {
+	asked := "the service asked to wait " + duration.HumanDuration(w.Hint)
+	switch {
+	case w.Hint == 0:
+		return ""
+	case w.Ignored == hintCapped:
+		return fmt.Sprintf(" (%s; maxRetryAfter caps it at %s)", asked, duration.HumanDuration(w.Cap))
+	case w.Ignored == hintByPolicy:
+		return fmt.Sprintf(" (%s; retryAfter is %s)", asked, ejv1.RetryAfterIgnore)
+	}
+	return " (" + asked + ")"
 }
 
 // retryTime is when a retry may start: now plus the delay, rounded up to the

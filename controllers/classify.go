@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pybase/extraction-operator/api/podcontract"
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
@@ -76,59 +77,73 @@ type attemptFailure struct {
 
 // classify decides the error type and class of a failed attempt. The job's
 // rules come first, and the first rule that matches decides the class; the
-// built-in table decides otherwise.
-func classify(failure attemptFailure, rules []ejv1.RetryRule) ejv1.Failure {
-	errorType, class, reason, message := builtinVerdict(failure)
+// built-in table decides otherwise. The failure carries the extractor's
+// Retry-After hint when it reported its error type with one; hintErr says
+// the hint was there but could not be read, and is not an error of classify.
+func classify(failure attemptFailure, rules []ejv1.RetryRule) (classified ejv1.Failure, hintErr error) {
+	errorType, class, reason, message, byPod := builtinVerdict(failure)
 	for _, rule := range rules {
 		if ruleMatches(rule, errorType, failure) {
 			class = classOfAction(rule.Action)
 			break
 		}
 	}
-	return ejv1.Failure{
+	classified = ejv1.Failure{
 		ErrorType: errorType,
 		Class:     class,
 		ExitCode:  failure.exitCode,
 		Reason:    reason,
 		Message:   message,
 	}
+	if !byPod {
+		hint, err := podcontract.ParseRetryAfter(failure.message)
+		if hint > 0 {
+			classified.RetryAfter = &metav1.Duration{Duration: hint}
+		}
+		hintErr = err
+	}
+	return classified, hintErr
 }
 
-func builtinVerdict(failure attemptFailure) (errorType string, class ejv1.FailureClass, reason, message string) {
+// builtinVerdict is the built-in table's verdict. byPod says the Pod's fate
+// decided it (the cluster took the Pod away, or it timed out, ran out of
+// memory or could not start), not the extractor's termination message: a
+// hint in that message is then not about this failure.
+func builtinVerdict(failure attemptFailure) (errorType string, class ejv1.FailureClass, reason, message string, byPod bool) {
 	if scratchSpaceExceeded(failure) {
 		// The attempt wrote more than the class's scratchSizeLimit. The
 		// kubelet calls it an eviction, but it is the extraction's doing: as a
 		// disruption, retried without counting, it would fail the same way forever.
 		return ejv1.ErrorTypeScratchSpaceExceeded, ejv1.ClassRetryable, evictedReason,
-			fallbackMessage(failure.podMessage, "The extractor wrote more to /tmp than the class's scratchSizeLimit.")
+			fallbackMessage(failure.podMessage, "The extractor wrote more to /tmp than the class's scratchSizeLimit."), true
 	}
 	for _, d := range disruptionReasons {
 		if hasReason(failure.reasons, d.reason) {
-			return d.errorType, ejv1.ClassDisruption, d.reason, fallbackMessage(failure.message, "The cluster disrupted the attempt's Pod.")
+			return d.errorType, ejv1.ClassDisruption, d.reason, fallbackMessage(failure.message, "The cluster disrupted the attempt's Pod."), true
 		}
 	}
 	if failure.deleted {
 		return ejv1.ErrorTypePodDeleted, ejv1.ClassDisruption, "Deleted",
-			"The attempt's Pod was deleted before it finished."
+			"The attempt's Pod was deleted before it finished.", true
 	}
 	switch {
 	case hasReason(failure.reasons, podReasonDeadlineExceeded):
-		return ejv1.ErrorTypeTimeout, ejv1.ClassRetryable, podReasonDeadlineExceeded, "The attempt ran longer than attemptTimeout."
+		return ejv1.ErrorTypeTimeout, ejv1.ClassRetryable, podReasonDeadlineExceeded, "The attempt ran longer than attemptTimeout.", true
 	case hasReason(failure.reasons, containerReasonOOMKilled):
-		return ejv1.ErrorTypeOOMKilled, ejv1.ClassRetryable, containerReasonOOMKilled, "The extractor ran out of memory."
+		return ejv1.ErrorTypeOOMKilled, ejv1.ClassRetryable, containerReasonOOMKilled, "The extractor ran out of memory.", true
 	case hasReason(failure.reasons, corev1.PodReasonUnschedulable):
-		return ejv1.ErrorTypeUnschedulable, ejv1.ClassRetryable, corev1.PodReasonUnschedulable, fallbackMessage(failure.message, "The scheduler found no node for the attempt's Pod.")
+		return ejv1.ErrorTypeUnschedulable, ejv1.ClassRetryable, corev1.PodReasonUnschedulable, fallbackMessage(failure.message, "The scheduler found no node for the attempt's Pod."), true
 	case hasReason(failure.reasons, waitingInvalidImageName):
-		return ejv1.ErrorTypeInvalidImageName, ejv1.ClassPermanent, waitingInvalidImageName, fallbackMessage(failure.message, "The extractor image name is invalid.")
+		return ejv1.ErrorTypeInvalidImageName, ejv1.ClassPermanent, waitingInvalidImageName, fallbackMessage(failure.message, "The extractor image name is invalid."), true
 	}
 	for _, pull := range []string{waitingErrImagePull, waitingImagePullBackOff, waitingErrImageNeverPull} {
 		if hasReason(failure.reasons, pull) {
-			return ejv1.ErrorTypeImagePull, ejv1.ClassRetryable, pull, fallbackMessage(failure.message, "The extractor image could not be pulled.")
+			return ejv1.ErrorTypeImagePull, ejv1.ClassRetryable, pull, fallbackMessage(failure.message, "The extractor image could not be pulled."), true
 		}
 	}
 	for _, create := range []string{waitingCreateConfigError, waitingCreateContainerErr} {
 		if hasReason(failure.reasons, create) {
-			return ejv1.ErrorTypeContainerConfig, ejv1.ClassRetryable, create, fallbackMessage(failure.message, "The extractor container could not be created.")
+			return ejv1.ErrorTypeContainerConfig, ejv1.ClassRetryable, create, fallbackMessage(failure.message, "The extractor container could not be created."), true
 		}
 	}
 
@@ -143,7 +158,7 @@ func builtinVerdict(failure attemptFailure) (errorType string, class ejv1.Failur
 			message = fallbackMessage(message, fmt.Sprintf("The extractor exited with code %d.", *failure.exitCode))
 		}
 	}
-	return errorType, failureClass(podcontract.ClassOf(errorType)), reason, fallbackMessage(message, "The attempt failed without a message.")
+	return errorType, failureClass(podcontract.ClassOf(errorType)), reason, fallbackMessage(message, "The attempt failed without a message."), false
 }
 
 // scratchSpaceExceeded reports whether the kubelet evicted the Pod for its

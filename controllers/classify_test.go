@@ -46,7 +46,7 @@ func TestClassifyBuiltinTable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := classify(tc.failure, nil)
+			got, _ := classify(tc.failure, nil)
 			if got.ErrorType != tc.wantErrorType || got.Class != tc.wantClass || got.Message != tc.wantMessage {
 				t.Errorf("classify = (%q, %s, %q), want (%q, %s, %q)", got.ErrorType, got.Class, got.Message, tc.wantErrorType, tc.wantClass, tc.wantMessage)
 			}
@@ -88,7 +88,7 @@ func TestClassifyRulesComeFirst(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := classify(tc.failure, tc.rules); got.Class != tc.wantClass {
+			if got, _ := classify(tc.failure, tc.rules); got.Class != tc.wantClass {
 				t.Errorf("class = %s, want %s", got.Class, tc.wantClass)
 			}
 		})
@@ -140,7 +140,7 @@ func TestFailureOfPodPrefersTheTerminationMessage(t *testing.T) {
 			}},
 		},
 	}
-	got := classify(failureOfPod(pod), nil)
+	got, _ := classify(failureOfPod(pod), nil)
 	if got.ErrorType != "RateLimitExceeded" || got.Message != "slow down" || got.Class != ejv1.ClassRetryable {
 		t.Errorf("classify = %+v", got)
 	}

@@ -23,14 +23,15 @@ const otherErrorType = "Other"
 
 // The names of the metrics that transitions queue samples of.
 const (
-	metricAttemptsFinished = "extractionjob_attempts_finished_total"
-	metricRetriesScheduled = "extractionjob_retries_scheduled_total"
-	metricAttemptDuration  = "extractionjob_attempt_duration_seconds"
-	metricBackoffDelay     = "extractionjob_backoff_delay_seconds"
-	metricRetryLateness    = "extractionjob_retry_lateness_seconds"
-	metricManualRetries    = "extractionjob_manual_retries_total"
-	metricCancels          = "extractionjob_cancels_total"
-	metricQueueWait        = "extractionjob_queue_wait_seconds"
+	metricAttemptsFinished  = "extractionjob_attempts_finished_total"
+	metricRetriesScheduled  = "extractionjob_retries_scheduled_total"
+	metricAttemptDuration   = "extractionjob_attempt_duration_seconds"
+	metricBackoffDelay      = "extractionjob_backoff_delay_seconds"
+	metricRetryLateness     = "extractionjob_retry_lateness_seconds"
+	metricRetryAfterIgnored = "extractionjob_retry_after_ignored_total"
+	metricManualRetries     = "extractionjob_manual_retries_total"
+	metricCancels           = "extractionjob_cancels_total"
+	metricQueueWait         = "extractionjob_queue_wait_seconds"
 	// metricOOMMemoryIncreases is class core's; the other class metrics are the admission queue's.
 	metricOOMMemoryIncreases = "extractionjob_oom_memory_increases_total"
 )
@@ -54,9 +55,14 @@ var (
 
 	backoffDelay = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    metricBackoffDelay,
-		Help:    "Wait scheduled before a retry, jitter included.",
+		Help:    "Wait scheduled before a retry, jitter included, by format, failure class and source: policy (the backoff) or hint (the extractor's Retry-After).",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 14),
-	}, []string{"format", "class"})
+	}, []string{"format", "class", "source"})
+
+	retryAfterIgnored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricRetryAfterIgnored,
+		Help: "Retry-After hints of failed attempts not followed as asked, by reason: unparsable, capped at maxRetryAfter, or policy (retryAfter: Ignore).",
+	}, []string{"reason"})
 
 	retryLateness = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    metricRetryLateness,
@@ -113,6 +119,7 @@ var transitionMetrics = map[string]prometheus.Collector{
 	metricAttemptDuration:    attemptDuration,
 	metricBackoffDelay:       backoffDelay,
 	metricRetryLateness:      retryLateness,
+	metricRetryAfterIgnored:  retryAfterIgnored,
 	metricManualRetries:      manualRetries,
 	metricCancels:            cancels,
 	metricQueueWait:          queueWait,
@@ -257,6 +264,6 @@ func RegisterMetrics(reader client.Reader) error {
 func operatorCollectors(reader client.Reader) []prometheus.Collector {
 	return []prometheus.Collector{
 		attemptsFinished, retriesScheduled, attemptDuration, backoffDelay,
-		retryLateness, manualRetries, cancels, queueWait, oomMemoryIncreases, cacheCollector{reader: reader, clock: clock.RealClock{}},
+		retryLateness, retryAfterIgnored, manualRetries, cancels, queueWait, oomMemoryIncreases, cacheCollector{reader: reader, clock: clock.RealClock{}},
 	}
 }

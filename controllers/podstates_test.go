@@ -286,7 +286,8 @@ func TestClassifyPodStates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			failure := failureOfPod(tc.pod)
 			failure.deleted = !tc.pod.DeletionTimestamp.IsZero()
-			if diff := cmp.Diff(tc.want, classify(failure, nil)); diff != "" {
+			got, _ := classify(failure, nil)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("classify (-want +got):\n%s", diff)
 			}
 		})
@@ -294,13 +295,13 @@ func TestClassifyPodStates(t *testing.T) {
 }
 
 func TestClassifyUnschedulable(t *testing.T) {
-	got := classify(unschedulableFailure(insufficientMemory, 5*time.Minute), nil)
+	got, _ := classify(unschedulableFailure(insufficientMemory, 5*time.Minute), nil)
 	want := ejv1.Failure{ErrorType: ejv1.ErrorTypeUnschedulable, Class: ejv1.ClassRetryable, Reason: corev1.PodReasonUnschedulable,
 		Message: fmt.Sprintf("The Pod stayed unschedulable for longer than schedulingTimeout (5m0s): %s", insufficientMemory)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("classify (-want +got):\n%s", diff)
 	}
-	ruled := classify(unschedulableFailure("", time.Minute), []ejv1.RetryRule{{Reasons: []string{"Unschedulable"}, Action: ejv1.RuleActionFail}})
+	ruled, _ := classify(unschedulableFailure("", time.Minute), []ejv1.RetryRule{{Reasons: []string{"Unschedulable"}, Action: ejv1.RuleActionFail}})
 	if ruled.Class != ejv1.ClassPermanent {
 		t.Errorf("a reason rule on Unschedulable left the class %s, want Permanent", ruled.Class)
 	}

@@ -19,7 +19,7 @@ func FuzzTerminationMessage(f *testing.F) {
 	for _, seed := range []string{
 		"", "ConnectionError: refused", "CorruptedFile: x\nstack", `{"pages":1}`, "[1,2]", "null",
 		"\xff\xfe", strings.Repeat("A", 70) + ": x", "Err:\x00\x1b[31m red", strings.Repeat(`{"a":`, 50),
-		strings.Repeat("x\n", 3000),
+		strings.Repeat("x\n", 3000), "RateLimitExceeded: 429\nRetry-After: 60", "ServiceUnavailable: x\nretry-after: 99999999999999999999",
 	} {
 		f.Add(seed, int32(1))
 	}
@@ -30,7 +30,7 @@ func FuzzTerminationMessage(f *testing.F) {
 		}
 		checkBoundedText(t, "parsed message", message)
 
-		failure := classify(attemptFailure{exitCode: ptr.To(exitCode), message: raw}, nil)
+		failure, _ := classify(attemptFailure{exitCode: ptr.To(exitCode), message: raw}, nil)
 		checkBoundedText(t, "failure message", failure.Message)
 		if len(failure.ErrorType) > 64 || failure.ErrorType == "" {
 			t.Fatalf("error type %q is empty or longer than 64 bytes", failure.ErrorType)

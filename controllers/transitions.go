@@ -422,7 +422,11 @@ func (s *reconcileScope) attemptFailed(pod *corev1.Pod, observed attemptFailure)
 	job := s.job
 	policy := job.Spec.RetryPolicy
 	maxRetries, maxDisruptions := ptr.Deref(policy.MaxRetries, 0), ptr.Deref(policy.MaxDisruptions, 0)
-	failure := classify(observed, policy.Rules)
+	failure, hintErr := classify(observed, policy.Rules)
+	if hintErr != nil {
+		// Never trusted, and counted: an extractor that breaks the contract shows up.
+		s.observe(metricRetryAfterIgnored, 1, prometheus.Labels{"reason": hintUnparsable})
+	}
 	job.Status.LastFailure = &failure
 	if failure.ErrorType == ejv1.ErrorTypeOOMKilled {
 		job.Status.OOMKilledCount++
@@ -432,17 +436,20 @@ func (s *reconcileScope) attemptFailed(pod *corev1.Pod, observed attemptFailure)
 		job.Status.Attempt, failure.Class, failure.ErrorType, failure.Message)
 
 	lastError := failure.ErrorType + ": " + failure.Message
+	// One draw for whichever wait follows, which scheduleRetry also applies
+	// to a Retry-After hint.
+	jitter := s.jitter()
 	switch {
 	case failure.Class == ejv1.ClassPermanent:
 		s.endJob(ejv1.PhaseFailed, "Permanent error: "+lastError)
 		return ctrl.Result{}
 	case failure.Class == ejv1.ClassDisruption && job.Status.DisruptionCount < maxDisruptions:
 		job.Status.DisruptionCount++
-		return s.scheduleRetry(disruptionDelay(policy.Backoff, s.jitter()),
+		return s.scheduleRetry(disruptionDelay(policy.Backoff, jitter), jitter,
 			fmt.Sprintf("Disruption %d/%d: %s", job.Status.DisruptionCount, maxDisruptions, lastError))
 	case job.Status.RetryCount < maxRetries:
 		job.Status.RetryCount++
-		return s.scheduleRetry(retryDelay(policy.Backoff, job.Status.RetryCount, s.jitter()),
+		return s.scheduleRetry(retryDelay(policy.Backoff, job.Status.RetryCount, jitter), jitter,
 			fmt.Sprintf("Retry %d/%d: %s", job.Status.RetryCount, maxRetries, lastError))
 	default:
 		s.endJob(ejv1.PhaseFailed, fmt.Sprintf("Max retries (%d) exceeded. Last error: %s", maxRetries, lastError))
@@ -451,13 +458,25 @@ func (s *reconcileScope) attemptFailed(pod *corev1.Pod, observed attemptFailure)
 }
 
 // scheduleRetry stores the retry time before waiting for it, so a restarted
-// operator waits for the same time and never retries early.
-func (s *reconcileScope) scheduleRetry(delay time.Duration, message string) ctrl.Result {
+// operator waits for the same time and never retries early. delay is the
+// policy's wait with the given jitter; the last failure's Retry-After hint may
+// lengthen it (honourRetryAfter), and the message then says so.
+func (s *reconcileScope) scheduleRetry(delay time.Duration, jitter float64, message string) ctrl.Result {
 	job := s.job
-	at := retryTime(s.now, delay)
-	labels := prometheus.Labels{"format": string(job.Spec.Format), "class": string(job.Status.LastFailure.Class)}
-	s.observe(metricRetriesScheduled, 1, labels)
-	s.observe(metricBackoffDelay, at.Sub(s.now).Seconds(), labels)
+	failure := job.Status.LastFailure
+	var hint time.Duration
+	if failure.RetryAfter != nil {
+		hint = failure.RetryAfter.Duration
+	}
+	wait := honourRetryAfter(job.Spec.RetryPolicy, delay, hint, jitter)
+	if wait.Ignored != "" {
+		s.observe(metricRetryAfterIgnored, 1, prometheus.Labels{"reason": wait.Ignored})
+	}
+	message += wait.note()
+	at := retryTime(s.now, wait.Delay)
+	format, class := string(job.Spec.Format), string(failure.Class)
+	s.observe(metricRetriesScheduled, 1, prometheus.Labels{"format": format, "class": class})
+	s.observe(metricBackoffDelay, at.Sub(s.now).Seconds(), prometheus.Labels{"format": format, "class": class, "source": wait.Source})
 	job.Status.Phase = ejv1.PhaseRetrying
 	job.Status.NextRetryAt = &at
 	job.Status.Message = message

@@ -279,10 +279,9 @@ func attemptEnded(outcome ejv1.AttemptOutcome, class ejv1.FailureClass, errorTyp
 }
 
 func retryScheduled(class ejv1.FailureClass, delay time.Duration) []observation {
-	labels := prometheus.Labels{"format": "pdf", "class": string(class)}
 	return []observation{
-		{Metric: metricRetriesScheduled, Value: 1, Labels: labels},
-		{Metric: metricBackoffDelay, Value: delay.Seconds(), Labels: labels},
+		{Metric: metricRetriesScheduled, Value: 1, Labels: prometheus.Labels{"format": "pdf", "class": string(class)}},
+		{Metric: metricBackoffDelay, Value: delay.Seconds(), Labels: prometheus.Labels{"format": "pdf", "class": string(class), "source": delaySourcePolicy}},
 	}
 }
 
