@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pybase/extraction-operator/api/podcontract"
 )
@@ -13,6 +14,9 @@ type failure struct {
 	errorType string
 	message   string
 	cause     error
+	// retryAfter is how long the service asked to wait before the next try
+	// (HTTP's Retry-After); 0 when it did not say.
+	retryAfter time.Duration
 }
 
 // fail builds a failure; cause may be nil.
@@ -36,13 +40,14 @@ func (f *failure) exitCode() int {
 	return podcontract.ExitCode(f.errorType)
 }
 
-// terminationLine is the "ErrorType: message" line the operator parses.
-func (f *failure) terminationLine() string {
+// terminationMessage is what the operator parses: the "ErrorType: message"
+// line, and the Retry-After hint line when the service asked for a wait.
+func (f *failure) terminationMessage() string {
 	message := f.message
 	if f.cause != nil {
 		message += ": " + f.cause.Error()
 	}
-	line, err := podcontract.FormatFailure(f.errorType, message)
+	line, err := podcontract.FormatFailure(f.errorType, message, podcontract.WithRetryAfter(f.retryAfter))
 	if err != nil {
 		// Only a misspelt error type in this program gets here.
 		line, _ = podcontract.FormatFailure(podcontract.InternalError, err.Error()+": "+message)

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pybase/extraction-operator/api/podcontract"
 )
@@ -124,15 +127,33 @@ func httpStatusFailure(status int, header http.Header, _ []byte, what string) *f
 	case status == http.StatusRequestTimeout:
 		return fail(podcontract.TimeoutError, nil, "%s", answered)
 	case status == http.StatusTooManyRequests:
-		if after := header.Get("Retry-After"); after != "" {
-			answered += " (Retry-After: " + oneLine(after, 40) + ")"
-		}
-		return fail(podcontract.RateLimitExceeded, nil, "%s", answered)
+		return withRetryAfter(fail(podcontract.RateLimitExceeded, nil, "%s", answered), header, time.Now())
+	case status == http.StatusServiceUnavailable:
+		return withRetryAfter(fail(podcontract.ServiceUnavailable, nil, "%s", answered), header, time.Now())
 	case status >= 500:
 		return fail(podcontract.ServiceUnavailable, nil, "%s", answered)
 	default:
 		return fail(podcontract.UnexpectedResponse, nil, "%s", answered)
 	}
+}
+
+// withRetryAfter passes on to the operator the wait a throttling or
+// unavailable service asked for in its Retry-After header, in either of
+// HTTP's forms: seconds, or a date, counted from now, the extractor's clock
+// when the answer came (the operator's clock may differ). A date in the past,
+// a negative number or anything else that does not parse asks for no wait.
+func withRetryAfter(f *failure, header http.Header, now time.Time) *failure {
+	value := strings.TrimSpace(header.Get("Retry-After"))
+	if seconds, err := strconv.ParseInt(value, 10, 64); err == nil {
+		if seconds > 0 && seconds <= int64(math.MaxInt64/time.Second) {
+			f.retryAfter = time.Duration(seconds) * time.Second
+		}
+		return f
+	}
+	if date, err := http.ParseTime(value); err == nil && date.After(now) {
+		f.retryAfter = date.Sub(now)
+	}
+	return f
 }
 
 // networkFailure classifies an error of the network or of the context. The

@@ -38,7 +38,7 @@ func TestHTTPStatusFailure(t *testing.T) {
 		t.Run(fmt.Sprintf("HTTP %d is %s", tt.status, tt.wantType), func(t *testing.T) {
 			got := httpStatusFailure(tt.status, http.Header{}, nil, "https://example.com/a.pdf")
 			if got.errorType != tt.wantType {
-				t.Errorf("got %s", got.terminationLine())
+				t.Errorf("got %s", got.terminationMessage())
 			}
 		})
 	}
@@ -119,10 +119,10 @@ func TestNetworkFailure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := asFailure(networkFailure(tt.ctx, tt.err, "fetching http://x"))
 			if got.errorType != tt.wantType {
-				t.Errorf("got %s, want %s", got.terminationLine(), tt.wantType)
+				t.Errorf("got %s, want %s", got.terminationMessage(), tt.wantType)
 			}
-			if bytes.Contains([]byte(got.terminationLine()), []byte("secret")) {
-				t.Errorf("the URL's query leaked: %s", got.terminationLine())
+			if bytes.Contains([]byte(got.terminationMessage()), []byte("secret")) {
+				t.Errorf("the URL's query leaked: %s", got.terminationMessage())
 			}
 		})
 	}

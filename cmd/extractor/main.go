@@ -88,7 +88,7 @@
 //	IOError                 74  EX_IOERR         retryable*         reading a local file or writing the PDF's scratch file failed
 //	ConnectionError         75  EX_TEMPFAIL      retryable          refused, reset or cut-short connections, DNS and TLS failures, S3 checksum mismatch
 //	TimeoutError            75  EX_TEMPFAIL      retryable          the timeout ran out, HTTP 408, S3 RequestTimeout
-//	RateLimitExceeded       75  EX_TEMPFAIL      retryable          HTTP 429, S3 SlowDown
+//	RateLimitExceeded       75  EX_TEMPFAIL      retryable          HTTP 429, S3 SlowDown or ThrottlingException
 //	Interrupted             75  EX_TEMPFAIL      retryable*         SIGTERM or SIGINT, as when the Pod is deleted
 //	UnexpectedResponse      76  EX_PROTOCOL      retryable*         any other HTTP status
 //	AuthenticationFailed    77  EX_NOPERM        permanent          HTTP 401, bad S3 credentials or signature, s3:// without credentials
@@ -98,6 +98,13 @@
 // job that wants otherwise adds a rule, for example errorTypes
 // [SourceNotFound] with action Fail. SourceNotFound is retryable on purpose:
 // a file that is still being uploaded appears later.
+//
+// When a service answers 429 or 503, or S3 throttles (SlowDown,
+// ThrottlingException, a 503), and says in a Retry-After header how long to
+// wait, in seconds or as an HTTP date (counted from this program's clock when
+// the answer came), the wait follows the failure line as the Pod contract's
+// hint "Retry-After: <seconds>". A date in the past, or a value that does not
+// parse, passes nothing on.
 //
 // Progress goes to stderr in lines that start with a timestamp, so that no
 // log line can be taken for an "ErrorType: " line should the kubelet fall back
@@ -116,6 +123,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -159,10 +167,13 @@ func run(args []string, env func(string) string, stdout, stderr io.Writer) int {
 // exit code.
 func reportFailure(terminationLog string, err error, stdout, stderr io.Writer, logger *log.Logger) int {
 	f := asFailure(err)
-	line := f.terminationLine()
-	if err := writeTerminationMessage(terminationLog, []byte(line+"\n"), stdout); err != nil {
+	message := f.terminationMessage()
+	if err := writeTerminationMessage(terminationLog, []byte(message+"\n"), stdout); err != nil {
 		logger.Printf("%v", err)
 	}
+	// The failure line alone: a hint in the logs would never be read, since
+	// the operator reads none from a log tail.
+	line, _, _ := strings.Cut(message, "\n")
 	fmt.Fprintln(stderr, line)
 	return f.exitCode()
 }

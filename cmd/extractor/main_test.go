@@ -390,7 +390,7 @@ func TestProgram(t *testing.T) {
 		{
 			name: "HTTP 429 is RateLimitExceeded and passes Retry-After on", format: "pdf",
 			source:   "{server}/status/429",
-			wantCode: 75, wantType: "RateLimitExceeded", wantMessage: "429 Too Many Requests (Retry-After: 7)",
+			wantCode: 75, wantType: "RateLimitExceeded", wantMessage: "429 Too Many Requests\nRetry-After: 7",
 		},
 		{
 			name: "HTTP 500 is ServiceUnavailable", format: "pdf",

@@ -25,8 +25,8 @@ func wantFailure(t *testing.T, err error, wantType, wantMessage string) {
 		t.Fatalf("no error, want %s", wantType)
 	}
 	f := asFailure(err)
-	if f.errorType != wantType || !strings.Contains(f.terminationLine(), wantMessage) {
-		t.Fatalf("got %q, want %s mentioning %q", f.terminationLine(), wantType, wantMessage)
+	if f.errorType != wantType || !strings.Contains(f.terminationMessage(), wantMessage) {
+		t.Fatalf("got %q, want %s mentioning %q", f.terminationMessage(), wantType, wantMessage)
 	}
 }
 

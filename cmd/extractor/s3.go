@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -125,6 +126,7 @@ var s3ErrorTypes = map[string]string{
 	"RequestTimeTooSkewed":         podcontract.AuthenticationFailed,
 	"SlowDown":                     podcontract.RateLimitExceeded,
 	"RequestLimitExceeded":         podcontract.RateLimitExceeded,
+	"ThrottlingException":          podcontract.RateLimitExceeded,
 	"RequestTimeout":               podcontract.TimeoutError,
 	"InternalError":                podcontract.ServiceUnavailable,
 	"ServiceUnavailable":           podcontract.ServiceUnavailable,
@@ -151,7 +153,12 @@ func s3Failure(ctx context.Context, err error, what string) error {
 			if detail := apiErr.ErrorMessage(); detail != "" && detail != code {
 				message += ": " + oneLine(detail, 300)
 			}
-			return fail(errorType, nil, "%s", message)
+			f := fail(errorType, nil, "%s", message)
+			if errorType == podcontract.RateLimitExceeded || status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+				// Throttled: S3 and S3-compatible stores may say for how long.
+				f = withRetryAfter(f, response.Response.Header, time.Now())
+			}
+			return f
 		}
 		what += " (" + oneLine(code, 64) + ")"
 	}

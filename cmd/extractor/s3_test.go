@@ -40,9 +40,11 @@ const s3Route = "GET /s3/{bucket}/{key...}"
 type fakeS3 struct {
 	files map[string][]byte
 
-	mu       sync.Mutex
-	requests map[string]int         // signed requests by key
-	headers  map[string]http.Header // the last signed request's headers by key
+	mu sync.Mutex
+	// retryAfter, if set, is the Retry-After header of every error answer.
+	retryAfter string
+	requests   map[string]int         // signed requests by key
+	headers    map[string]http.Header // the last signed request's headers by key
 }
 
 func newFakeS3(files map[string][]byte) *fakeS3 {
@@ -65,9 +67,23 @@ func newS3Server(t *testing.T, files map[string][]byte) (*fakeS3, map[string]str
 	}
 }
 
+// answerWithRetryAfter makes every later error answer carry the header
+// Retry-After: value.
+func (s *fakeS3) answerWithRetryAfter(value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retryAfter = value
+}
+
 func (s *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	retryAfter := s.retryAfter
+	s.mu.Unlock()
 	s3Error := func(status int, code string) {
 		w.Header().Set("Content-Type", "application/xml")
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s says the test server</Message></Error>`, code, code)
 	}
@@ -95,6 +111,9 @@ func (s *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, code, _ := strings.Cut(rest, "/")
 		s3Error(status, code)
 	case kind == "status":
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		w.WriteHeader(status)
 	case kind == "proxy":
 		w.Header().Set("Content-Type", "text/html")
