@@ -3,7 +3,6 @@ package controllers
 import (
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,7 +27,6 @@ const (
 	defaultCircuitOpenDuration    = time.Minute
 	defaultCircuitMaxOpenDuration = 30 * time.Minute
 	defaultCircuitProbes          = 1
-	defaultCircuitRampUp          = 30 * time.Second
 	// rampUpSteps is how many times the queue is woken while the circuit ramps up.
 	rampUpSteps = 10
 )
@@ -43,7 +41,9 @@ type circuitPolicy struct {
 	rampUp          time.Duration
 }
 
-// circuitPolicyOf is the class's breaker; false when it has none.
+// circuitPolicyOf is the class's breaker; false when it has none. The API
+// server fills in the defaults; zeros are defaulted here too, but for
+// rampUp, where 0 means no ramp-up.
 func circuitPolicyOf(class *ejv1.ExtractorClass) (circuitPolicy, bool) {
 	if class == nil || class.Spec.CircuitBreaker == nil {
 		return circuitPolicy{}, false
@@ -72,9 +72,6 @@ func circuitPolicyOf(class *ejv1.ExtractorClass) (circuitPolicy, bool) {
 	p.maxOpenDuration = max(p.maxOpenDuration, p.openDuration)
 	if p.probes <= 0 {
 		p.probes = defaultCircuitProbes
-	}
-	if cb.RampUp.Duration < 0 {
-		p.rampUp = defaultCircuitRampUp
 	}
 	return p, true
 }
@@ -224,7 +221,7 @@ func (p circuitPolicy) opened(current *ejv1.CircuitStatus, openCount int32, larg
 	c.ReopenAt = ptrTime(now.Add(p.openFor(openCount, largestRetryAfter)))
 	c.OpenCount = openCount
 	c.LastErrorType = outcome.errorType
-	c.LastMessage = truncatedMessage(outcome.message)
+	c.LastMessage = podcontract.Sanitize(outcome.message, maxCircuitMessage)
 	return c
 }
 
@@ -360,11 +357,3 @@ func (c *circuitCounters) forget(class string) {
 
 // maxCircuitMessage is the schema's maxLength of status.circuit.lastMessage.
 const maxCircuitMessage = 1024
-
-// truncatedMessage cuts the message to maxCircuitMessage bytes of valid UTF-8.
-func truncatedMessage(message string) string {
-	if len(message) <= maxCircuitMessage {
-		return message
-	}
-	return strings.ToValidUTF8(message[:maxCircuitMessage], "")
-}

@@ -1,0 +1,246 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+)
+
+var circuitEpoch = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// testCircuitPolicy is the breaker of the outage figure: five
+// failures open it for ten seconds, doubled up to a minute, one probe, a
+// ten-second ramp-up.
+func testCircuitPolicy() circuitPolicy {
+	p, _ := circuitPolicyOf(&ejv1.ExtractorClass{Spec: ejv1.ExtractorClassSpec{CircuitBreaker: &ejv1.CircuitBreaker{
+		OpenDuration:    metav1.Duration{Duration: 10 * time.Second},
+		MaxOpenDuration: metav1.Duration{Duration: time.Minute},
+		RampUp:          metav1.Duration{Duration: 10 * time.Second},
+	}}})
+	return p
+}
+
+func circuitAt(d time.Duration) *metav1.Time { return ptrTime(circuitEpoch.Add(d)) }
+
+func openCircuit(since, reopenAt time.Duration, openCount int32) *ejv1.CircuitStatus {
+	return &ejv1.CircuitStatus{State: ejv1.CircuitOpen, Since: circuitAt(since), ReopenAt: circuitAt(reopenAt), OpenCount: openCount,
+		LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}
+}
+
+func TestCircuitStep(t *testing.T) {
+	down := circuitOutcome{signal: signalServiceDown, errorType: "ServiceUnavailable", message: "the API is down"}
+	up := circuitOutcome{signal: signalServiceUp}
+	derived := circuitOutcome{signal: signalNone, errorType: ejv1.ErrorTypeOOMKilled}
+	probe := func(o circuitOutcome) circuitOutcome { o.probe = true; return o }
+	hinted := func(o circuitOutcome, d time.Duration) circuitOutcome { o.retryAfter = d; return o }
+	halfOpen := &ejv1.CircuitStatus{State: ejv1.CircuitHalfOpen, Since: circuitAt(10 * time.Second), ReopenAt: circuitAt(10 * time.Second), OpenCount: 1,
+		LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}
+	cases := []struct {
+		name    string
+		current *ejv1.CircuitStatus
+		count   circuitCount
+		outcome circuitOutcome
+		now     time.Duration
+		want    circuitStep
+	}{
+		{name: "a failure of one of the breaker's types counts one", count: circuitCount{failures: 3}, outcome: down,
+			want: circuitStep{count: countAdded}},
+		{name: "the fifth failure in a row opens the circuit for openDuration and parks the job", count: circuitCount{failures: 4}, outcome: down,
+			want: circuitStep{circuit: openCircuit(0, 10*time.Second, 1), count: countReset, park: true}},
+		{name: "a circuit without a status yet is closed", current: nil, count: circuitCount{failures: 4}, outcome: down,
+			want: circuitStep{circuit: openCircuit(0, 10*time.Second, 1), count: countReset, park: true}},
+		{name: "the largest Retry-After hint of the failures that opened it delays reopenAt",
+			count: circuitCount{failures: 4, largestRetryAfter: 25 * time.Second}, outcome: hinted(down, 5*time.Second),
+			want: circuitStep{circuit: openCircuit(0, 25*time.Second, 1), count: countReset, park: true}},
+		{name: "a Retry-After hint never holds the circuit open past maxOpenDuration",
+			count: circuitCount{failures: 4}, outcome: hinted(down, 24*time.Hour),
+			want: circuitStep{circuit: openCircuit(0, time.Minute, 1), count: countReset, park: true}},
+		{name: "a success resets the count", count: circuitCount{failures: 4}, outcome: up,
+			want: circuitStep{count: countReset}},
+		{name: "a failure the operator derived from the Pod neither counts nor resets", count: circuitCount{failures: 4}, outcome: derived,
+			want: circuitStep{}},
+		{name: "a failure while the circuit is open parks the job and changes nothing", current: openCircuit(0, 10*time.Second, 1),
+			outcome: down, now: 3 * time.Second, want: circuitStep{park: true}},
+		{name: "a success of an attempt that started before the circuit opened leaves it open", current: openCircuit(0, 10*time.Second, 1),
+			outcome: up, now: 3 * time.Second, want: circuitStep{}},
+		{name: "a probe that succeeds closes the circuit", current: halfOpen, outcome: probe(up), now: 12 * time.Second,
+			want: circuitStep{circuit: &ejv1.CircuitStatus{State: ejv1.CircuitClosed, Since: circuitAt(12 * time.Second),
+				LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}, count: countReset}},
+		{name: "a probe of a circuit whose reopenAt passed closes it before its status says half-open",
+			current: openCircuit(0, 10*time.Second, 1), outcome: probe(up), now: 12 * time.Second,
+			want: circuitStep{circuit: &ejv1.CircuitStatus{State: ejv1.CircuitClosed, Since: circuitAt(12 * time.Second),
+				LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}, count: countReset}},
+		{name: "a probe that fails opens the circuit again for twice as long and parks the job", current: halfOpen,
+			outcome: probe(down), now: 12 * time.Second,
+			want: circuitStep{circuit: openCircuit(12*time.Second, 32*time.Second, 2), park: true}},
+		{name: "a probe cancelled, or taken by the cluster, leaves the circuit half-open for another probe", current: halfOpen,
+			outcome: probe(derived), now: 12 * time.Second, want: circuitStep{}},
+		{name: "a failure of an attempt that is no probe while the probes run parks the job", current: halfOpen,
+			outcome: down, now: 12 * time.Second, want: circuitStep{park: true}},
+		{name: "a reset token survives the circuit opening",
+			current: &ejv1.CircuitStatus{State: ejv1.CircuitClosed, LastHandledResetRequest: "t1"}, count: circuitCount{failures: 4}, outcome: down,
+			want: circuitStep{circuit: func() *ejv1.CircuitStatus {
+				c := openCircuit(0, 10*time.Second, 1)
+				c.LastHandledResetRequest = "t1"
+				return c
+			}(), count: countReset, park: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := testCircuitPolicy().step(tc.current, tc.count, tc.outcome, circuitEpoch.Add(tc.now))
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(circuitStep{})); diff != "" {
+				t.Errorf("step (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestOpenDurationDoublesUpToMax(t *testing.T) {
+	p := testCircuitPolicy()
+	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, time.Minute, time.Minute}
+	for i, w := range want {
+		if got := p.openFor(int32(i+1), 0); got != w {
+			t.Errorf("openFor(opening %d) = %v, want %v", i+1, got, w)
+		}
+	}
+	if got := p.openFor(1<<30, 0); got != time.Minute {
+		t.Errorf("openFor(a huge opening count) = %v, want the max %v", got, time.Minute)
+	}
+}
+
+func TestCircuitGate(t *testing.T) {
+	closedAt := &ejv1.CircuitStatus{State: ejv1.CircuitClosed, Since: circuitAt(0)}
+	cases := []struct {
+		name    string
+		circuit *ejv1.CircuitStatus
+		now     time.Duration
+		target  int
+		want    circuitGate
+	}{
+		{"a class that never opened admits as its caps say", nil, 0, 50, circuitGate{}},
+		{"an open circuit admits nothing", openCircuit(0, 10*time.Second, 1), 5 * time.Second, 50, circuitGate{mode: gateOpen}},
+		{"an open circuit past reopenAt admits its probes", openCircuit(0, 10*time.Second, 1), 10 * time.Second, 50,
+			circuitGate{mode: gateProbe, limit: 1}},
+		{"a circuit that just closed admits as many as it probed", closedAt, 0, 50,
+			circuitGate{mode: gateRampUp, limit: 1, wakeAfter: time.Second}},
+		{"halfway through the ramp-up it admits half the way to maxRunning", closedAt, 5 * time.Second, 51,
+			circuitGate{mode: gateRampUp, limit: 26, wakeAfter: time.Second}},
+		{"the last wake-up of the ramp-up falls at its end", closedAt, 9500 * time.Millisecond, 51,
+			circuitGate{mode: gateRampUp, limit: 49, wakeAfter: 500 * time.Millisecond}},
+		{"after the ramp-up the caps apply again", closedAt, 10 * time.Second, 50, circuitGate{}},
+		{"no ramp-up is needed for no more jobs than probes", closedAt, time.Second, 1, circuitGate{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := testCircuitPolicy().gate(tc.circuit, circuitEpoch.Add(tc.now), tc.target)
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(circuitGate{})); diff != "" {
+				t.Errorf("gate (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCircuitSignalOfAnAttempt(t *testing.T) {
+	exit := func(code int32) *int32 { return &code }
+	cases := []struct {
+		name     string
+		observed attemptFailure
+		want     circuitSignal
+	}{
+		{"the extractor reporting ServiceUnavailable says the service is down",
+			attemptFailure{exitCode: exit(69), reasons: []string{"Error"}, message: "ServiceUnavailable: 503 from the API"}, signalServiceDown},
+		{"error types match as case-insensitive substrings",
+			attemptFailure{exitCode: exit(75), reasons: []string{"Error"}, message: "werk24timeout: no answer"}, signalServiceDown},
+		{"the extractor reporting CorruptedFile says the service answered",
+			attemptFailure{exitCode: exit(65), reasons: []string{"Error"}, message: "CorruptedFile: not a PDF"}, signalServiceUp},
+		{"an attemptTimeout says nothing about the service",
+			attemptFailure{reasons: []string{podReasonDeadlineExceeded}, message: "TimeoutError: slow"}, signalNone},
+		{"an OOMKilled attempt says nothing about the service",
+			attemptFailure{exitCode: exit(137), reasons: []string{containerReasonOOMKilled}}, signalNone},
+		{"an eviction says nothing about the service",
+			attemptFailure{reasons: []string{evictedReason}, message: "ServiceUnavailable: it said so before"}, signalNone},
+		{"a deleted Pod says nothing about the service",
+			attemptFailure{deleted: true, message: "ServiceUnavailable: it said so before"}, signalNone},
+		{"an image pull error says nothing about the service",
+			attemptFailure{reasons: []string{waitingErrImagePull}, message: "ConnectionError: registry"}, signalNone},
+		{"an exit code without a message says nothing about the service",
+			attemptFailure{exitCode: exit(69), reasons: []string{"Error"}}, signalNone},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			failure := classify(tc.observed, nil)
+			got := testCircuitPolicy().signalOf(&failure, reportedByExtractor(tc.observed, failure))
+			if got != tc.want {
+				t.Errorf("signal of %+v = %v, want %v", failure, got, tc.want)
+			}
+		})
+	}
+	if got := testCircuitPolicy().signalOf(nil, false); got != signalServiceUp {
+		t.Errorf("signal of a success = %v, want %v", got, signalServiceUp)
+	}
+}
+
+func TestResetCircuit(t *testing.T) {
+	now := circuitEpoch.Add(time.Minute)
+	cases := []struct {
+		name        string
+		current     *ejv1.CircuitStatus
+		token       string
+		want        *ejv1.CircuitStatus
+		wantChanged bool
+	}{
+		{"a new token closes an open circuit", openCircuit(0, time.Hour, 3), "t1",
+			&ejv1.CircuitStatus{State: ejv1.CircuitClosed, Since: ptrTime(now), LastErrorType: "ServiceUnavailable",
+				LastMessage: "the API is down", LastHandledResetRequest: "t1"}, true},
+		{"a handled token changes nothing", &ejv1.CircuitStatus{State: ejv1.CircuitOpen, LastHandledResetRequest: "t1"}, "t1",
+			&ejv1.CircuitStatus{State: ejv1.CircuitOpen, LastHandledResetRequest: "t1"}, false},
+		{"a new token on a closed circuit is only recorded", &ejv1.CircuitStatus{State: ejv1.CircuitClosed}, "t2",
+			&ejv1.CircuitStatus{State: ejv1.CircuitClosed, LastHandledResetRequest: "t2"}, true},
+		{"no token changes nothing", openCircuit(0, time.Hour, 1), "", openCircuit(0, time.Hour, 1), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, changed := resetCircuit(tc.current, tc.token, now)
+			if diff := cmp.Diff(tc.want, got); diff != "" || changed != tc.wantChanged {
+				t.Errorf("resetCircuit changed %v, want %v (-want +got):\n%s", changed, tc.wantChanged, diff)
+			}
+		})
+	}
+}
+
+func TestCircuitCountsOfAClassDeletedWhileOpen(t *testing.T) {
+	counters := newCircuitCounters()
+	down := circuitOutcome{signal: signalServiceDown, retryAfter: 30 * time.Second}
+	for range 3 {
+		counters.record("api", countAdded, down)
+	}
+	if diff := cmp.Diff(circuitCount{failures: 3, largestRetryAfter: 30 * time.Second}, counters.get("api"), cmp.AllowUnexported(circuitCount{})); diff != "" {
+		t.Errorf("count after three failures (-want +got):\n%s", diff)
+	}
+	// The class is deleted while its circuit is open; one of the same name is created.
+	counters.forget("api")
+	p := testCircuitPolicy()
+	step := p.step(nil, counters.get("api"), circuitOutcome{signal: signalServiceDown}, circuitEpoch)
+	if diff := cmp.Diff(circuitStep{count: countAdded}, step, cmp.AllowUnexported(circuitStep{})); diff != "" {
+		t.Errorf("the new class's first failure (-want +got):\n%s", diff)
+	}
+	if state := circuitState(nil, circuitEpoch); state != ejv1.CircuitClosed {
+		t.Errorf("the new class's circuit is %s, want Closed", state)
+	}
+}
+
+func TestCircuitPolicyDefaults(t *testing.T) {
+	got, ok := circuitPolicyOf(&ejv1.ExtractorClass{Spec: ejv1.ExtractorClassSpec{CircuitBreaker: &ejv1.CircuitBreaker{}}})
+	want := circuitPolicy{errorTypes: defaultCircuitErrorTypes, threshold: 5, openDuration: time.Minute,
+		maxOpenDuration: 30 * time.Minute, probes: 1, rampUp: 0}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(circuitPolicy{})); !ok || diff != "" {
+		t.Errorf("circuitPolicyOf an empty breaker (-want +got):\n%s", diff)
+	}
+	if _, ok := circuitPolicyOf(&ejv1.ExtractorClass{}); ok {
+		t.Error("a class without spec.circuitBreaker has a breaker")
+	}
+}
