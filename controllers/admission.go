@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -627,18 +628,33 @@ func activePods(ctx context.Context, reader client.Reader, class string) ([]type
 	return names, nil
 }
 
-// activeProbePods lists the class's active Pods that probe its half-open circuit.
+// activeProbePods lists the class's Pods that hold a probe slot of its
+// half-open circuit (see holdsProbeSlot).
 func activeProbePods(ctx context.Context, reader client.Reader, class string) ([]types.NamespacedName, error) {
 	pods := &corev1.PodList{}
-	if err := reader.List(ctx, pods, client.MatchingFields{activeClassField: class},
-		client.MatchingLabels{ejv1.CircuitProbeLabel: "true"}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := reader.List(ctx, pods, client.MatchingLabels{ejv1.ExtractorClassLabel: class, ejv1.CircuitProbeLabel: "true"},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing the probe pods of ExtractorClass %s: %w", class, err)
 	}
-	names := make([]types.NamespacedName, len(pods.Items))
-	for i, pod := range pods.Items {
-		names[i] = types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
+	var names []types.NamespacedName
+	for i := range pods.Items {
+		if pod := &pods.Items[i]; holdsProbeSlot(pod) {
+			names = append(names, types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name})
+		}
 	}
 	return names, nil
+}
+
+// holdsProbeSlot says a probe Pod still counts against the circuit's probes:
+// it has not finished, or its outcome is not recorded yet (it keeps the
+// tracking finalizer until then). Otherwise a probe that just failed would
+// free its slot for another probe before its failure opens the circuit again.
+func holdsProbeSlot(pod *corev1.Pod) bool {
+	if pod.Labels[ejv1.CircuitProbeLabel] != "true" {
+		return false
+	}
+	_, active := activeAttemptClass(pod)
+	return active || controllerutil.ContainsFinalizer(pod, ejv1.AttemptTrackingFinalizer)
 }
 
 // staleEntry reports queue entries of the class whose job no longer waits
@@ -714,13 +730,16 @@ func (q *admissionQueue) podSeen(ctx context.Context, wq workqueue.TypedRateLimi
 	}
 	// A created Pod frees nothing unless it is created finished.
 	wasActive, isActive := true, false
+	wasProbe, isProbe := false, false
 	if old != nil {
 		_, wasActive = activeAttemptClass(old.(*corev1.Pod))
+		wasProbe = holdsProbeSlot(old.(*corev1.Pod))
 	}
 	if updated != nil {
 		_, isActive = activeAttemptClass(pod)
+		isProbe = holdsProbeSlot(pod)
 	}
-	if wasActive && !isActive {
+	if (wasActive && !isActive) || (wasProbe && !isProbe) {
 		q.wakeLocked(ctx, wq, pod.Labels[ejv1.ExtractorClassLabel])
 	}
 }

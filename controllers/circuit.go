@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/pybase/extraction-operator/api/podcontract"
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -52,10 +54,10 @@ func circuitPolicyOf(class *ejv1.ExtractorClass) (circuitPolicy, bool) {
 	p := circuitPolicy{
 		errorTypes:      cb.ErrorTypes,
 		threshold:       int(cb.ConsecutiveFailures),
-		openDuration:    cb.OpenDuration.Duration,
-		maxOpenDuration: cb.MaxOpenDuration.Duration,
+		openDuration:    durationOf(cb.OpenDuration),
+		maxOpenDuration: durationOf(cb.MaxOpenDuration),
 		probes:          int(cb.Probes),
-		rampUp:          cb.RampUp.Duration,
+		rampUp:          durationOf(cb.RampUp),
 	}
 	if len(p.errorTypes) == 0 {
 		p.errorTypes = defaultCircuitErrorTypes
@@ -74,6 +76,13 @@ func circuitPolicyOf(class *ejv1.ExtractorClass) (circuitPolicy, bool) {
 		p.probes = defaultCircuitProbes
 	}
 	return p, true
+}
+
+func durationOf(d *metav1.Duration) time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.Duration
 }
 
 // circuitSignal is what an attempt's outcome says about the service.

@@ -17,9 +17,9 @@ var circuitEpoch = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 // ten-second ramp-up.
 func testCircuitPolicy() circuitPolicy {
 	p, _ := circuitPolicyOf(&ejv1.ExtractorClass{Spec: ejv1.ExtractorClassSpec{CircuitBreaker: &ejv1.CircuitBreaker{
-		OpenDuration:    metav1.Duration{Duration: 10 * time.Second},
-		MaxOpenDuration: metav1.Duration{Duration: time.Minute},
-		RampUp:          metav1.Duration{Duration: 10 * time.Second},
+		OpenDuration:    &metav1.Duration{Duration: 10 * time.Second},
+		MaxOpenDuration: &metav1.Duration{Duration: time.Minute},
+		RampUp:          &metav1.Duration{Duration: 10 * time.Second},
 	}}})
 	return p
 }

@@ -92,11 +92,11 @@ var (
 	}, []string{"extractor_class"})
 
 	circuitTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "extractorclass_circuit_transitions_total",
+		Name: "extractionjob_class_circuit_transitions_total",
 		Help: "Changes of an ExtractorClass's circuit breaker, by the state it went to.",
 	}, []string{"extractor_class", "state"})
 
-	circuitStateDesc = prometheus.NewDesc("extractorclass_circuit_state",
+	circuitStateDesc = prometheus.NewDesc("extractionjob_class_circuit_state",
 		"1 for the state the ExtractorClass's circuit breaker is in, 0 for the others; no series for a class without a breaker.",
 		[]string{"extractor_class", "state"}, nil)
 

@@ -265,11 +265,11 @@ func (s *reconcileScope) queueJob(class *ejv1.ExtractorClass, verdict admissionV
 	message := fmt.Sprintf("Waiting for a free slot in ExtractorClass %s (maxRunning %d).", class.Name, ptr.Deref(class.Spec.MaxRunning, 0))
 	switch {
 	case verdict.CircuitOpen:
-		s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonCircuitOpen, circuitOpenMessage(class.Name))
+		s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, circuitOpenMessage(class.Name))
 		return
 	case verdict.RampUp:
 		message = fmt.Sprintf("Waiting for ExtractorClass %s: its circuit breaker closed, and the queued jobs start gradually over %s.",
-			class.Name, class.Spec.CircuitBreaker.RampUp.Duration)
+			class.Name, durationOf(class.Spec.CircuitBreaker.RampUp))
 	case verdict.NamespaceCap:
 		message = fmt.Sprintf("Waiting for a free slot in ExtractorClass %s (maxRunningPerNamespace %d in namespace %s).",
 			class.Name, ptr.Deref(class.Spec.MaxRunningPerNamespace, 0), s.job.Namespace)
@@ -510,7 +510,7 @@ func (s *reconcileScope) parkOnOpenCircuit(observed attemptFailure, failure ejv1
 	class := s.circuit.class.Name
 	// A parked job is ready again from now: it queues behind the jobs that waited longer.
 	job.Status.NextRetryAt = ptrTime(s.now)
-	s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonCircuitOpen, circuitOpenMessage(class))
+	s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, circuitOpenMessage(class))
 	s.event(corev1.EventTypeNormal, ejv1.ReasonAttemptParked,
 		"Attempt %d failed with %s while the circuit breaker of ExtractorClass %s is open; it spends no retry, and the job waits for the circuit to close.",
 		job.Status.Attempt, failure.ErrorType, class)

@@ -219,7 +219,7 @@ type CircuitBreaker struct {
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="openDuration must be between 1s and 24h"
-	OpenDuration metav1.Duration `json:"openDuration,omitempty"`
+	OpenDuration *metav1.Duration `json:"openDuration,omitempty"`
 
 	// maxOpenDuration caps the doubled openDuration and the service's
 	// Retry-After hints.
@@ -227,7 +227,7 @@ type CircuitBreaker struct {
 	// +kubebuilder:default="30m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="maxOpenDuration must be between 1s and 24h"
-	MaxOpenDuration metav1.Duration `json:"maxOpenDuration,omitempty"`
+	MaxOpenDuration *metav1.Duration `json:"maxOpenDuration,omitempty"`
 
 	// probes is how many attempts may try the service at once while the
 	// circuit is half-open.
@@ -243,7 +243,7 @@ type CircuitBreaker struct {
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="rampUp must be at most 1h"
-	RampUp metav1.Duration `json:"rampUp,omitempty"`
+	RampUp *metav1.Duration `json:"rampUp,omitempty"`
 }
 
 // CircuitState is where a class's circuit breaker is.

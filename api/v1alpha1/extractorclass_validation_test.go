@@ -79,6 +79,11 @@ func fullClass() *ejv1.ExtractorClass {
 			MaxRunningPerNamespace:       ptr.To[int32](3),
 			NamespaceSelector:            &metav1.LabelSelector{MatchLabels: map[string]string{"extraction.example/tenant": "true"}},
 			SchedulingTimeout:            &metav1.Duration{Duration: 10 * time.Minute},
+			CircuitBreaker: &ejv1.CircuitBreaker{
+				ErrorTypes: []string{"ServiceUnavailable", "RateLimitExceeded"}, ConsecutiveFailures: 10,
+				OpenDuration: &metav1.Duration{Duration: 2 * time.Minute}, MaxOpenDuration: &metav1.Duration{Duration: time.Hour},
+				Probes: 2, RampUp: &metav1.Duration{Duration: time.Minute},
+			},
 		},
 	}
 }
@@ -333,7 +338,7 @@ func TestKubectlGetShowsTheClassColumns(t *testing.T) {
 	want := map[string]any{
 		"Name": class.Name, "Formats": `["pdf","dxf"]`, "Default": false,
 		"Running": float64(0), "Max": float64(10), "Queued": float64(5),
-		"Per Namespace": float64(3), "Image": "registry.example/extractor:v1", "Ready": nil,
+		"Per Namespace": float64(3), "Image": "registry.example/extractor:v1", "Ready": nil, "Circuit": nil,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)

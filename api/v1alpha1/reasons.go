@@ -117,8 +117,7 @@ const (
 	// open or half-open; it is absent otherwise.
 	ConditionCircuitOpen = "CircuitOpen"
 	// ReasonCircuitOpen says a class's circuit opened: the service failed
-	// consecutiveFailures times in a row, or a probe failed. A job waits in
-	// Queued for this reason while the circuit is open.
+	// consecutiveFailures times in a row, or a probe failed.
 	ReasonCircuitOpen = "CircuitOpen"
 	// ReasonCircuitHalfOpen says a class's circuit lets probes through.
 	ReasonCircuitHalfOpen = "CircuitHalfOpen"
