@@ -5,7 +5,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -242,5 +245,117 @@ func TestCircuitPolicyDefaults(t *testing.T) {
 	}
 	if _, ok := circuitPolicyOf(&ejv1.ExtractorClass{}); ok {
 		t.Error("a class without spec.circuitBreaker has a breaker")
+	}
+}
+
+// breakerClassIn is a class named api with the test breaker and the circuit.
+func breakerClassIn(circuit *ejv1.CircuitStatus) *ejv1.ExtractorClass {
+	class := &ejv1.ExtractorClass{ObjectMeta: metav1.ObjectMeta{Name: "api"}, Spec: ejv1.ExtractorClassSpec{
+		CircuitBreaker: &ejv1.CircuitBreaker{Probes: 1, OpenDuration: &metav1.Duration{Duration: 10 * time.Second}}}}
+	class.Status.Circuit = circuit
+	return class
+}
+
+func TestAFailureWhileTheCircuitIsOpenParksTheJob(t *testing.T) {
+	open := openCircuit(-time.Minute, time.Hour, 1)
+	cases := []struct {
+		name       string
+		circuit    *ejv1.CircuitStatus
+		count      circuitCount
+		rules      []ejv1.RetryRule
+		message    string
+		wantPhase  ejv1.Phase
+		wantRetry  int32
+		wantParked bool
+		wantOpened bool
+	}{
+		{name: "a failure of a breaker type while the circuit is open spends no retry", circuit: open,
+			message: "ServiceUnavailable: 503", wantPhase: ejv1.PhaseQueued, wantParked: true},
+		{name: "the failure that opens the circuit spends no retry", count: circuitCount{failures: 4},
+			message: "ServiceUnavailable: 503", wantPhase: ejv1.PhaseQueued, wantParked: true, wantOpened: true},
+		{name: "a failure below the threshold is retried as usual", count: circuitCount{failures: 3},
+			message: "ServiceUnavailable: 503", wantPhase: ejv1.PhaseRetrying, wantRetry: 1},
+		{name: "a failure of another type while the circuit is open is retried as usual", circuit: open,
+			message: "CorruptedFile: not a PDF", wantPhase: ejv1.PhaseFailed},
+		{name: "a job rule that fails the error type wins over parking", circuit: open,
+			rules:   []ejv1.RetryRule{{ErrorTypes: []string{"ServiceUnavailable"}, Action: ejv1.RuleActionFail}},
+			message: "ServiceUnavailable: 503", wantPhase: ejv1.PhaseFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			job := runningJob(1)
+			job.Spec.RetryPolicy.Rules = tc.rules
+			job.Status.ExtractorClassName = "api"
+			policy := testCircuitPolicy()
+			policy.threshold = 5
+			s := &reconcileScope{job: job, now: transitionNow, jitter: func() float64 { return 0 },
+				circuit: &circuitView{class: breakerClassIn(tc.circuit), policy: policy, count: tc.count}}
+
+			s.followPod(terminatedPod(1, corev1.PodFailed, 69, tc.message))
+
+			if job.Status.Phase != tc.wantPhase || job.Status.RetryCount != tc.wantRetry {
+				t.Errorf("phase %s, retryCount %d; want %s, %d (message %q)", job.Status.Phase, job.Status.RetryCount,
+					tc.wantPhase, tc.wantRetry, job.Status.Message)
+			}
+			if got := job.Status.Attempts[0]; got.Parked != tc.wantParked || got.Outcome != ejv1.OutcomeFailed {
+				t.Errorf("attempt record %+v, want outcome Failed and parked %v", got, tc.wantParked)
+			}
+			if tc.wantParked && job.Status.Message != circuitOpenMessage("api") {
+				t.Errorf("message = %q, want %q", job.Status.Message, circuitOpenMessage("api"))
+			}
+			if opened := s.circuitStep != nil && s.circuitStep.step.circuit != nil; opened != tc.wantOpened {
+				t.Errorf("the reconcile writes an opened circuit: %v, want %v", opened, tc.wantOpened)
+			}
+			parkedEvents := 0
+			for _, e := range s.queued.Events {
+				if e.Reason == ejv1.ReasonAttemptParked {
+					parkedEvents++
+				}
+			}
+			if want := map[bool]int{true: 1}[tc.wantParked]; parkedEvents != want {
+				t.Errorf("%d AttemptParked events, want %d", parkedEvents, want)
+			}
+		})
+	}
+}
+
+func TestTheQueueAdmitsNothingWhileOpenAndOneProbeWhenHalfOpen(t *testing.T) {
+	clock := clocktesting.NewFakeClock(circuitEpoch.Add(time.Minute))
+	first := admissionTestJob("a", "first", 1, ejv1.PhaseQueued)
+	second := admissionTestJob("b", "second", 2, ejv1.PhaseQueued)
+	for _, job := range []*ejv1.ExtractionJob{first, second} {
+		job.Status.ExtractorClassName = "api"
+	}
+	q := newAdmissionQueue(fakeAdmissionCache(first, second), clock)
+
+	open := breakerClassIn(openCircuit(0, 2*time.Minute, 1))
+	if got := mustAdmit(t, q, first, open); got != (admissionVerdict{CircuitOpen: true}) {
+		t.Errorf("an open circuit: verdict %+v, want refused for the circuit", got)
+	}
+
+	halfOpen := breakerClassIn(openCircuit(0, time.Minute, 1))
+	if got := mustAdmit(t, q, second, halfOpen); got != (admissionVerdict{CircuitOpen: true}) {
+		t.Errorf("a half-open circuit admitted a job behind the head: %+v", got)
+	}
+	if got := mustAdmit(t, q, first, halfOpen); !got.Admitted || !got.Probe {
+		t.Errorf("a half-open circuit: the head's verdict %+v, want admitted as a probe", got)
+	}
+	if got := mustAdmit(t, q, second, halfOpen); got != (admissionVerdict{CircuitOpen: true}) {
+		t.Errorf("a second probe was admitted while the first holds its slot: %+v", got)
+	}
+
+	// The probe's Pod failed; its outcome is not recorded yet, so it keeps the tracking finalizer.
+	probe := classPod("a", podName(first, 1), "api", corev1.PodFailed)
+	probe.Labels[ejv1.CircuitProbeLabel] = "true"
+	probe.Finalizers = []string{ejv1.AttemptTrackingFinalizer}
+	q.reader = fakeAdmissionCache(first, second, probe)
+	q.forget(types.NamespacedName{Namespace: "a", Name: "first"})
+	if got := mustAdmit(t, q, second, halfOpen); got != (admissionVerdict{CircuitOpen: true}) {
+		t.Errorf("a probe whose failure is not recorded yet freed its slot: %+v", got)
+	}
+	probe.Finalizers = nil
+	q.reader = fakeAdmissionCache(first, second, probe)
+	if got := mustAdmit(t, q, second, halfOpen); !got.Admitted || !got.Probe {
+		t.Errorf("after the probe's outcome was recorded: verdict %+v, want the next job admitted as a probe", got)
 	}
 }
