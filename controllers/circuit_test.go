@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
@@ -357,5 +360,30 @@ func TestTheQueueAdmitsNothingWhileOpenAndOneProbeWhenHalfOpen(t *testing.T) {
 	q.reader = fakeAdmissionCache(first, second, probe)
 	if got := mustAdmit(t, q, second, halfOpen); !got.Admitted || !got.Probe {
 		t.Errorf("after the probe's outcome was recorded: verdict %+v, want the next job admitted as a probe", got)
+	}
+}
+
+func TestAfterClosingTheQueueAdmitsAGrowingNumber(t *testing.T) {
+	clock := clocktesting.NewFakeClock(circuitEpoch.Add(5 * time.Second))
+	class := breakerClassIn(&ejv1.CircuitStatus{State: ejv1.CircuitClosed, Since: circuitAt(0)})
+	class.Spec.MaxRunning = ptr.To[int32](11)
+	class.Spec.CircuitBreaker.RampUp = &metav1.Duration{Duration: 10 * time.Second}
+	objects := []client.Object{}
+	// Halfway through the ramp-up, 1 + (11-1)/2 = 6 attempts may run: 5 do.
+	for i := range 5 {
+		objects = append(objects, classPod("a", fmt.Sprintf("running-%d", i), "api", corev1.PodRunning))
+	}
+	first, second := admissionTestJob("b", "first", 1, ejv1.PhasePending), admissionTestJob("b", "second", 2, ejv1.PhasePending)
+	q := newAdmissionQueue(fakeAdmissionCache(append(objects, first, second)...), clock)
+
+	if got := mustAdmit(t, q, first, class); !got.Admitted || got.Probe {
+		t.Errorf("the sixth attempt halfway through the ramp-up: verdict %+v, want admitted", got)
+	}
+	if got := mustAdmit(t, q, second, class); got != (admissionVerdict{RampUp: true}) {
+		t.Errorf("the seventh attempt halfway through the ramp-up: verdict %+v, want refused for the ramp-up", got)
+	}
+	clock.Step(5 * time.Second)
+	if got := mustAdmit(t, q, second, class); !got.Admitted {
+		t.Errorf("after the ramp-up: verdict %+v, want admitted within maxRunning", got)
 	}
 }
