@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/btree"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -19,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -118,6 +120,8 @@ type reservation struct {
 	// key and waited put the job back where it was if its Pod create fails.
 	key    orderKey
 	waited bool
+	// probe says the slot is a probe of the class's half-open circuit.
+	probe bool
 }
 
 // countLoad counts the class's active Pods the cache shows, and the
@@ -231,6 +235,14 @@ type admissionVerdict struct {
 	NamespaceCap bool
 	// Waited is how long the job waited in the queue (0 if it never was Queued); for the histogram.
 	Waited time.Duration
+	// CircuitOpen: refused because the class's circuit breaker is open, or
+	// half-open with all its probes running.
+	CircuitOpen bool
+	// RampUp: refused because the class's circuit closed moments ago and lets
+	// the queued jobs start gradually.
+	RampUp bool
+	// Probe: admitted as a probe of the class's half-open circuit.
+	Probe bool
 }
 
 // queuedJob is a job waiting in a class's queue.
@@ -268,6 +280,8 @@ type admissionQueue struct {
 	// wakeQueue is the job controller's work queue, once it started, for the
 	// wake-ups that follow forget and podCreateFailed.
 	wakeQueue workqueue.TypedRateLimitingInterface[reconcile.Request]
+	// circuits count the consecutive failures of the classes' closed circuits.
+	circuits *circuitCounters
 }
 
 // newAdmissionQueue counts running attempts from the cached Pods (reader is
@@ -281,6 +295,7 @@ func newAdmissionQueue(reader client.Reader, clock clock.PassiveClock) *admissio
 		queued:        map[types.NamespacedName]queuedJob{},
 		reserved:      map[types.NamespacedName]reservation{},
 		reservedByPod: map[types.NamespacedName]types.NamespacedName{},
+		circuits:      newCircuitCounters(),
 	}
 }
 
@@ -308,7 +323,7 @@ func (q *admissionQueue) setupWithManager(mgr ctrl.Manager, jobs *builder.Builde
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, wq workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			old, updated := e.ObjectOld.(*ejv1.ExtractorClass), e.ObjectNew.(*ejv1.ExtractorClass)
-			if capsOf(old) != capsOf(updated) {
+			if capsOf(old) != capsOf(updated) || circuitChanged(old, updated) {
 				q.wake(ctx, wq, updated.Name)
 			}
 		},
@@ -321,7 +336,14 @@ func (q *admissionQueue) setupWithManager(mgr ctrl.Manager, jobs *builder.Builde
 		q.wakeQueue = wq
 		return nil
 	}))
-	return setupExtractorClassStatus(mgr, q.clock)
+	return setupExtractorClassStatus(mgr, q.clock, q)
+}
+
+// circuitChanged reports whether the class's circuit breaker or its state
+// changed, which may let queued jobs start.
+func circuitChanged(old, updated *ejv1.ExtractorClass) bool {
+	return !equality.Semantic.DeepEqual(old.Spec.CircuitBreaker, updated.Spec.CircuitBreaker) ||
+		!equality.Semantic.DeepEqual(old.Status.Circuit, updated.Status.Circuit)
 }
 
 // registerAdmissionIndexes adds the cache indexes that count a class's
@@ -368,30 +390,112 @@ func (q *admissionQueue) admit(ctx context.Context, job *ejv1.ExtractionJob, cla
 		return admissionVerdict{Admitted: held}, err
 	}
 	entry := q.enqueue(key, class.Name, queueOrderKey(job))
-	caps := capsOf(class)
-	if caps.capped() {
-		load, err := q.load(ctx, class.Name)
-		if err != nil {
-			return admissionVerdict{}, err
-		}
+	sel, err := q.gatedCaps(ctx, class)
+	if err != nil {
+		return admissionVerdict{}, err
+	}
+	refuse := func(verdict admissionVerdict) (admissionVerdict, error) {
+		entry.refused = true
+		q.queued[key] = entry
+		return verdict, nil
+	}
+	if sel.gate.mode == gateOpen {
+		return refuse(admissionVerdict{CircuitOpen: true})
+	}
+	if caps := sel.caps; caps.capped() {
+		load := sel.load
 		picked, slotsLeft := selectAdmissions(caps, load, q.classes[class.Name], q.staleEntry(ctx, class.Name, key))
 		if !slices.ContainsFunc(picked, func(k orderKey) bool { return k.job == key }) {
-			entry.refused = true
-			q.queued[key] = entry
+			switch sel.gate.mode {
+			case gateProbe:
+				return refuse(admissionVerdict{CircuitOpen: true})
+			case gateRampUp:
+				if load.running >= sel.gate.limit {
+					return refuse(admissionVerdict{RampUp: true})
+				}
+			}
 			// A full class is the reason even when the namespace is at its cap too.
 			classFull := caps.maxRunning > 0 && load.running >= caps.maxRunning
 			atNamespaceCap := caps.maxRunningPerNamespace > 0 && load.byNamespace[key.Namespace] >= caps.maxRunningPerNamespace
-			return admissionVerdict{NamespaceCap: !classFull && (atNamespaceCap || slotsLeft)}, nil
+			return refuse(admissionVerdict{NamespaceCap: !classFull && (atNamespaceCap || slotsLeft)})
 		}
 	}
 	q.dequeue(key)
 	waited := entry.refused || job.Status.Phase == ejv1.PhaseQueued
-	q.reserve(key, reservation{class: class.Name, pod: pod, key: entry.key, waited: waited})
-	verdict := admissionVerdict{Admitted: true}
+	probe := sel.gate.mode == gateProbe
+	q.reserve(key, reservation{class: class.Name, pod: pod, key: entry.key, waited: waited, probe: probe})
+	verdict := admissionVerdict{Admitted: true, Probe: probe}
 	if waited {
 		verdict.Waited = max(0, q.clock.Since(entry.key.readyAt))
 	}
 	return verdict, nil
+}
+
+// gatedSelection is what limits a class's next admissions: its caps, as its
+// circuit breaker's gate narrows them, and the load they count against.
+type gatedSelection struct {
+	caps classCaps
+	load classLoad
+	gate circuitGate
+}
+
+// gatedCaps narrows the class's caps by its circuit: an open circuit admits
+// nothing; a half-open one admits its probes, counted from the probe Pods
+// and reservations, from the head of the queue; one that closed moments ago
+// admits a number that grows over rampUp. The load is counted only for a
+// capped selection.
+func (q *admissionQueue) gatedCaps(ctx context.Context, class *ejv1.ExtractorClass) (gatedSelection, error) {
+	sel := gatedSelection{caps: capsOf(class)}
+	if policy, ok := circuitPolicyOf(class); ok {
+		target := sel.caps.maxRunning
+		if target == 0 {
+			load, err := q.load(ctx, class.Name)
+			if err != nil {
+				return sel, err
+			}
+			target = load.running + q.queueLength(class.Name)
+		}
+		sel.gate = policy.gate(class.Status.Circuit, q.clock.Now(), target)
+	}
+	switch sel.gate.mode {
+	case gateOpen:
+		return sel, nil
+	case gateProbe:
+		probes, err := activeProbePods(ctx, q.reader, class.Name)
+		if err != nil {
+			return sel, err
+		}
+		var reservations []reservation
+		for _, r := range q.reserved {
+			if r.class == class.Name && r.probe {
+				reservations = append(reservations, r)
+			}
+		}
+		sel.caps = classCaps{maxRunning: sel.gate.limit}
+		sel.load = countLoad(probes, reservations)
+		return sel, nil
+	case gateRampUp:
+		if sel.caps.maxRunning == 0 || sel.gate.limit < sel.caps.maxRunning {
+			sel.caps.maxRunning = sel.gate.limit
+		}
+	}
+	if sel.caps.capped() {
+		load, err := q.load(ctx, class.Name)
+		if err != nil {
+			return sel, err
+		}
+		sel.load = load
+	}
+	return sel, nil
+}
+
+// queueLength is how many jobs wait in the class's queue.
+func (q *admissionQueue) queueLength(class string) int {
+	n := 0
+	for _, nsQueue := range q.classes[class] {
+		n += nsQueue.Len()
+	}
+	return n
 }
 
 // holdsSlot reports whether the job already holds a slot for the Pod: a
@@ -524,6 +628,35 @@ func activePods(ctx context.Context, reader client.Reader, class string) ([]type
 	return names, nil
 }
 
+// activeProbePods lists the class's Pods that hold a probe slot of its
+// half-open circuit (see holdsProbeSlot).
+func activeProbePods(ctx context.Context, reader client.Reader, class string) ([]types.NamespacedName, error) {
+	pods := &corev1.PodList{}
+	if err := reader.List(ctx, pods, client.MatchingLabels{ejv1.ExtractorClassLabel: class, ejv1.CircuitProbeLabel: "true"},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the probe pods of ExtractorClass %s: %w", class, err)
+	}
+	var names []types.NamespacedName
+	for i := range pods.Items {
+		if pod := &pods.Items[i]; holdsProbeSlot(pod) {
+			names = append(names, types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name})
+		}
+	}
+	return names, nil
+}
+
+// holdsProbeSlot says a probe Pod still counts against the circuit's probes:
+// it has not finished, or its outcome is not recorded yet (it keeps the
+// tracking finalizer until then). Otherwise a probe that just failed would
+// free its slot for another probe before its failure opens the circuit again.
+func holdsProbeSlot(pod *corev1.Pod) bool {
+	if pod.Labels[ejv1.CircuitProbeLabel] != "true" {
+		return false
+	}
+	_, active := activeAttemptClass(pod)
+	return active || controllerutil.ContainsFinalizer(pod, ejv1.AttemptTrackingFinalizer)
+}
+
 // staleEntry reports queue entries of the class whose job no longer waits
 // for it: gone from the cache, being deleted, finished, cancelled, or moved
 // to another class. Such an entry would otherwise take a slot in the
@@ -597,13 +730,16 @@ func (q *admissionQueue) podSeen(ctx context.Context, wq workqueue.TypedRateLimi
 	}
 	// A created Pod frees nothing unless it is created finished.
 	wasActive, isActive := true, false
+	wasProbe, isProbe := false, false
 	if old != nil {
 		_, wasActive = activeAttemptClass(old.(*corev1.Pod))
+		wasProbe = holdsProbeSlot(old.(*corev1.Pod))
 	}
 	if updated != nil {
 		_, isActive = activeAttemptClass(pod)
+		isProbe = holdsProbeSlot(pod)
 	}
-	if wasActive && !isActive {
+	if (wasActive && !isActive) || (wasProbe && !isProbe) {
 		q.wakeLocked(ctx, wq, pod.Labels[ejv1.ExtractorClassLabel])
 	}
 }
@@ -613,6 +749,14 @@ func (q *admissionQueue) wake(ctx context.Context, wq workqueue.TypedRateLimitin
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.wakeLocked(ctx, wq, class)
+}
+
+// wakeClass wakes the class's queue heads on the job controller's queue,
+// once it started.
+func (q *admissionQueue) wakeClass(ctx context.Context, class string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.wakeLocked(ctx, q.wakeQueue, class)
 }
 
 // wakeLocked enqueues, at the priority of a due retry, reconciles of the
@@ -633,22 +777,20 @@ func (q *admissionQueue) wakeLocked(ctx context.Context, wq workqueue.TypedRateL
 		return
 	}
 	ec := &ejv1.ExtractorClass{}
-	caps := classCaps{}
+	sel := gatedSelection{}
 	if err := q.reader.Get(ctx, client.ObjectKey{Name: class}, ec); err == nil {
-		caps = capsOf(ec)
+		if sel, err = q.gatedCaps(ctx, ec); err != nil {
+			log.Error(err, "cannot wake queued jobs")
+			return
+		}
 	} else if !apierrors.IsNotFound(err) {
 		log.Error(err, "cannot wake queued jobs")
 		return
 	}
-	load := classLoad{}
-	if caps.capped() {
-		var err error
-		if load, err = q.load(ctx, class); err != nil {
-			log.Error(err, "cannot wake queued jobs")
-			return
-		}
+	if sel.gate.mode == gateOpen {
+		return
 	}
-	picked, _ := selectAdmissions(caps, load, queues, q.staleEntry(ctx, class, types.NamespacedName{}))
+	picked, _ := selectAdmissions(sel.caps, sel.load, queues, q.staleEntry(ctx, class, types.NamespacedName{}))
 	for _, k := range picked {
 		enqueueAtDueRetryPriority(wq, reconcile.Request{NamespacedName: k.job})
 	}

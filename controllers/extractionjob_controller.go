@@ -122,6 +122,10 @@ func (r *ExtractionJobReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 // runs again does not repeat them.
 func (r *ExtractionJobReconciler) writeStatusAndAnnounce(ctx context.Context, original *ejv1.ExtractionJob, s *reconcileScope,
 	result ctrl.Result, err error) (ctrl.Result, error) {
+	if conflicted, circuitErr := r.writeCircuit(ctx, s); conflicted || circuitErr != nil {
+		// The job acts on the circuit only once the class records it.
+		return ctrl.Result{RequeueAfter: conflictRetryDelay}, errors.Join(err, circuitErr)
+	}
 	wrote, patchErr := r.patchStatus(ctx, original, s, err == nil)
 	if apierrors.IsConflict(patchErr) {
 		// Someone else wrote the job since it was read: decide again on the new version.
@@ -132,6 +136,7 @@ func (r *ExtractionJobReconciler) writeStatusAndAnnounce(ctx context.Context, or
 		return result, errors.Join(err, patchErr)
 	}
 	r.announce(s.job, s.queued)
+	r.announceCircuit(s)
 	err = errors.Join(err, r.releaseRecordedPods(ctx, s))
 	return wakeUpFromNow(result, r.clock.Since(s.now)), err
 }
@@ -317,6 +322,9 @@ func (r *ExtractionJobReconciler) startAttempt(ctx context.Context, s *reconcile
 	if err != nil {
 		return false, false, err
 	}
+	if s.probe {
+		pod.Labels[ejv1.CircuitProbeLabel] = "true"
+	}
 	switch err := r.client.Create(ctx, pod); {
 	case apierrors.IsAlreadyExists(err):
 		// An earlier reconcile created the Pod and lost its status write.
@@ -428,6 +436,9 @@ func (r *ExtractionJobReconciler) followAttempt(ctx context.Context, s *reconcil
 		return ctrl.Result{}, err
 	}
 	if err := r.readSchedulingTimeout(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.readCircuit(ctx, s, pod); err != nil {
 		return ctrl.Result{}, err
 	}
 	if stuck, _ := s.stuckPod(pod); stuck {

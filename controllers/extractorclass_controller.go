@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,16 +40,20 @@ const classCountsInterval = 5 * time.Second
 // extractorClassReconciler keeps an ExtractorClass's status: its counts,
 // observedGeneration, Ready, Stalled and CompetingDefaults.
 type extractorClassReconciler struct {
-	client client.Client
-	clock  clock.PassiveClock
+	client   client.Client
+	clock    clock.PassiveClock
+	recorder events.EventRecorder
+	// queue is woken while a circuit ramps up, and holds the circuits' counts.
+	queue *admissionQueue
 
 	mu sync.Mutex
 	// counted is when each class's counts were last taken.
 	counted map[string]time.Time
 }
 
-func setupExtractorClassStatus(mgr ctrl.Manager, clock clock.PassiveClock) error {
-	r := &extractorClassReconciler{client: mgr.GetClient(), clock: clock, counted: map[string]time.Time{}}
+func setupExtractorClassStatus(mgr ctrl.Manager, clock clock.PassiveClock, queue *admissionQueue) error {
+	r := &extractorClassReconciler{client: mgr.GetClient(), clock: clock, counted: map[string]time.Time{},
+		recorder: mgr.GetEventRecorder(eventSource), queue: queue}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&ejv1.ExtractorClass{}).
 		Watches(&ejv1.ExtractorClass{}, handler.EnqueueRequestsFromMapFunc(r.defaultClassesIfDefault)).
@@ -68,19 +75,32 @@ func (r *extractorClassReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			r.mu.Lock()
 			delete(r.counted, req.Name)
 			r.mu.Unlock()
+			r.queue.circuits.forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	original := class.DeepCopy()
-	defer func() { err = errors.Join(err, r.patchStatus(ctx, original, class)) }()
+	var transitions []circuitTransition
+	defer func() {
+		patchErr := r.patchStatus(ctx, original, class)
+		if apierrors.IsConflict(patchErr) {
+			// A job's reconcile wrote the circuit since it was read: decide again on the new version.
+			result, err, patchErr = ctrl.Result{RequeueAfter: conflictRetryDelay}, nil, nil
+		}
+		if patchErr == nil {
+			announceCircuitTransitions(r.recorder, class, transitions)
+		}
+		err = errors.Join(err, patchErr)
+	}()
 
 	now := r.clock.Now()
 	if err := r.setConditions(ctx, class, now); err != nil {
 		return ctrl.Result{}, err
 	}
 	class.Status.ObservedGeneration = class.Generation
+	transitions, circuitWake := r.reconcileCircuit(ctx, class, now)
 	if wait := r.untilCountsDue(class.Name, now); wait > 0 {
-		return ctrl.Result{RequeueAfter: wait}, nil
+		return ctrl.Result{RequeueAfter: earliestWake(wait, circuitWake)}, nil
 	}
 	running, queued, err := classCounts(ctx, r.client, class.Name)
 	if err != nil {
@@ -90,7 +110,97 @@ func (r *extractorClassReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	r.counted[class.Name] = now
 	r.mu.Unlock()
 	class.Status.Running, class.Status.Queued = running, queued
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: circuitWake}, nil
+}
+
+// earliestWake is the sooner of two RequeueAfter delays, where 0 is none.
+func earliestWake(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// reconcileCircuit handles the class's circuit breaker: a reset token, an
+// open circuit whose reopenAt passed (half-open now), the ramp-up after it
+// closed (the queue is woken at intervals), and the CircuitOpen condition.
+// It returns the transitions to announce once the status is written, and
+// when to look again.
+func (r *extractorClassReconciler) reconcileCircuit(ctx context.Context, class *ejv1.ExtractorClass, now time.Time) ([]circuitTransition, time.Duration) {
+	policy, ok := circuitPolicyOf(class)
+	if !ok {
+		class.Status.Circuit = nil
+		setCircuitCondition(class, now)
+		return nil, 0
+	}
+	var transitions []circuitTransition
+	if reset, changed := resetCircuit(class.Status.Circuit, class.Annotations[ejv1.CircuitResetRequestAnnotation], now); changed {
+		if circuitState(class.Status.Circuit, now) != ejv1.CircuitClosed {
+			transitions = append(transitions, circuitTransition{to: ejv1.CircuitClosed, reason: ejv1.ReasonCircuitReset,
+				note: fmt.Sprintf("The circuit breaker was closed by hand with token %q.", reset.LastHandledResetRequest)})
+		}
+		class.Status.Circuit = reset
+		r.queue.circuits.forget(class.Name)
+	}
+	if class.Status.Circuit == nil {
+		class.Status.Circuit = &ejv1.CircuitStatus{State: ejv1.CircuitClosed}
+	}
+	var wake time.Duration
+	switch c := class.Status.Circuit; circuitState(c, now) {
+	case ejv1.CircuitOpen:
+		wake = c.ReopenAt.Sub(now)
+	case ejv1.CircuitHalfOpen:
+		if c.State == ejv1.CircuitOpen {
+			class.Status.Circuit = halfOpened(c)
+			transitions = append(transitions, circuitTransition{to: ejv1.CircuitHalfOpen, reason: ejv1.ReasonCircuitHalfOpen,
+				note: fmt.Sprintf("The circuit breaker lets %d probe attempts try the service.", policy.probes)})
+		}
+	case ejv1.CircuitClosed:
+		if gate := policy.gate(c, now, math.MaxInt32); gate.mode == gateRampUp {
+			r.queue.wakeClass(ctx, class.Name)
+			wake = gate.wakeAfter
+		}
+	}
+	setCircuitCondition(class, now)
+	return transitions, wake
+}
+
+// setCircuitCondition sets CircuitOpen while the class's circuit is open or
+// half-open, and removes it otherwise.
+func setCircuitCondition(class *ejv1.ExtractorClass, now time.Time) {
+	c := class.Status.Circuit
+	switch circuitState(c, now) {
+	case ejv1.CircuitClosed:
+		meta.RemoveStatusCondition(&class.Status.Conditions, ejv1.ConditionCircuitOpen)
+	case ejv1.CircuitHalfOpen:
+		setClassCondition(class, metav1.Condition{Type: ejv1.ConditionCircuitOpen, Status: metav1.ConditionTrue,
+			Reason: ejv1.ReasonCircuitHalfOpen, Message: fmt.Sprintf("The circuit breaker is half-open after %s: probe attempts try the service.",
+				c.LastErrorType)}, now)
+	default:
+		setClassCondition(class, metav1.Condition{Type: ejv1.ConditionCircuitOpen, Status: metav1.ConditionTrue,
+			Reason: ejv1.ReasonCircuitOpen, Message: fmt.Sprintf("The circuit breaker is open after %s; no attempt of the class starts before %s.",
+				c.LastErrorType, c.ReopenAt.UTC().Format(time.RFC3339))}, now)
+	}
+}
+
+// circuitTransition is a change of a class's circuit, announced once the
+// status that records it is written.
+type circuitTransition struct {
+	to     ejv1.CircuitState
+	reason string
+	note   string
+}
+
+// announceCircuitTransitions records an event on the class and counts each transition.
+func announceCircuitTransitions(recorder events.EventRecorder, class *ejv1.ExtractorClass, transitions []circuitTransition) {
+	for _, t := range transitions {
+		eventType := corev1.EventTypeNormal
+		if t.to == ejv1.CircuitOpen {
+			eventType = corev1.EventTypeWarning
+		}
+		recorder.Eventf(class, nil, eventType, t.reason, t.reason, "%s", t.note)
+		circuitTransitions.With(prometheus.Labels{"extractor_class": class.Name, "state": string(t.to)}).Inc()
+	}
 }
 
 // classCounts are the class's attempts that exist and its jobs in phase
@@ -177,12 +287,18 @@ func (r *extractorClassReconciler) competitors(ctx context.Context, class *ejv1.
 	return competingDefaults(classes.Items, namespaces.Items)[class.Name], nil
 }
 
-// patchStatus writes the status once per reconcile, when it changed.
+// patchStatus writes the status once per reconcile, when it changed; over
+// the version it read when the circuit changed, since the job reconciles
+// write the circuit too.
 func (r *extractorClassReconciler) patchStatus(ctx context.Context, original, class *ejv1.ExtractorClass) error {
 	if equality.Semantic.DeepEqual(original.Status, class.Status) {
 		return nil
 	}
-	if err := r.client.Status().Patch(ctx, class, client.MergeFrom(original)); err != nil {
+	patch := client.MergeFrom(original)
+	if !equality.Semantic.DeepEqual(original.Status.Circuit, class.Status.Circuit) {
+		patch = client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
+	}
+	if err := r.client.Status().Patch(ctx, class, patch); err != nil {
 		return fmt.Errorf("patching status of ExtractorClass %s: %w", class.Name, err)
 	}
 	return nil

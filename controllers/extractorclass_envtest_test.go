@@ -44,7 +44,7 @@ var _ = Describe("ExtractorClass admission counts and status", Ordered, func() {
 		})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(registerAdmissionIndexes(mgr.GetFieldIndexer())).To(Succeed())
-		Expect(setupExtractorClassStatus(mgr, clock.RealClock{})).To(Succeed())
+		Expect(setupExtractorClassStatus(mgr, clock.RealClock{}, newAdmissionQueue(mgr.GetCache(), clock.RealClock{}))).To(Succeed())
 		var runCtx context.Context
 		runCtx, stop = context.WithCancel(ctx)
 		done := make(chan struct{})

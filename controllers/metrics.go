@@ -34,6 +34,7 @@ const (
 	metricQueueWait         = "extractionjob_queue_wait_seconds"
 	// metricOOMMemoryIncreases is class core's; the other class metrics are the admission queue's.
 	metricOOMMemoryIncreases = "extractionjob_oom_memory_increases_total"
+	metricParkedAttempts     = "extractionjob_parked_attempts_total"
 )
 
 var (
@@ -91,6 +92,20 @@ var (
 		Help: "Attempts started with more memory than the attempt before, after OOMKilled attempts, by ExtractorClass.",
 	}, []string{"extractor_class"})
 
+	parkedAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricParkedAttempts,
+		Help: "Failed attempts that spent no retry because their ExtractorClass's circuit breaker was open, by ExtractorClass.",
+	}, []string{"extractor_class"})
+
+	circuitTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "extractionjob_class_circuit_transitions_total",
+		Help: "Changes of an ExtractorClass's circuit breaker, by the state it went to.",
+	}, []string{"extractor_class", "state"})
+
+	circuitStateDesc = prometheus.NewDesc("extractionjob_class_circuit_state",
+		"1 for the state the ExtractorClass's circuit breaker is in, 0 for the others; no series for a class without a breaker.",
+		[]string{"extractor_class", "state"}, nil)
+
 	jobsDesc = prometheus.NewDesc("extractionjob_jobs",
 		"ExtractionJobs by phase and format, as the operator's cache holds them.",
 		[]string{"phase", "format"}, nil)
@@ -124,6 +139,7 @@ var transitionMetrics = map[string]prometheus.Collector{
 	metricCancels:            cancels,
 	metricQueueWait:          queueWait,
 	metricOOMMemoryIncreases: oomMemoryIncreases,
+	metricParkedAttempts:     parkedAttempts,
 }
 
 // queueWaitObservation is the sample of how long an admitted job waited in
@@ -176,7 +192,7 @@ type cacheCollector struct {
 }
 
 // cacheDescs are the metrics cacheCollector gives.
-var cacheDescs = []*prometheus.Desc{jobsDesc, queuedDesc, runningAttemptsDesc, oldestQueuedDesc, classMaxRunningDesc}
+var cacheDescs = []*prometheus.Desc{jobsDesc, queuedDesc, runningAttemptsDesc, oldestQueuedDesc, classMaxRunningDesc, circuitStateDesc}
 
 func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range cacheDescs {
@@ -214,6 +230,12 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		queued[class.Name], running[class.Name] = 0, 0
 		if limit := class.Spec.MaxRunning; limit != nil {
 			ch <- prometheus.MustNewConstMetric(classMaxRunningDesc, prometheus.GaugeValue, float64(*limit), class.Name)
+		}
+		if class.Spec.CircuitBreaker != nil {
+			current := circuitState(class.Status.Circuit, c.clock.Now())
+			for _, state := range []ejv1.CircuitState{ejv1.CircuitClosed, ejv1.CircuitOpen, ejv1.CircuitHalfOpen} {
+				ch <- prometheus.MustNewConstMetric(circuitStateDesc, prometheus.GaugeValue, boolValue(state == current), class.Name, string(state))
+			}
 		}
 	}
 	for i := range jobs.Items {
@@ -264,6 +286,14 @@ func RegisterMetrics(reader client.Reader) error {
 func operatorCollectors(reader client.Reader) []prometheus.Collector {
 	return []prometheus.Collector{
 		attemptsFinished, retriesScheduled, attemptDuration, backoffDelay,
-		retryLateness, retryAfterIgnored, manualRetries, cancels, queueWait, oomMemoryIncreases, cacheCollector{reader: reader, clock: clock.RealClock{}},
+		retryLateness, retryAfterIgnored, manualRetries, cancels, queueWait, oomMemoryIncreases, parkedAttempts, circuitTransitions,
+		cacheCollector{reader: reader, clock: clock.RealClock{}},
 	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -41,6 +41,14 @@ type reconcileScope struct {
 	// schedulingTimeout is how long the job's class lets an attempt's Pod
 	// stay unschedulable before the attempt fails; 0 lets it wait forever.
 	schedulingTimeout time.Duration
+	// circuit is the job's class's circuit breaker, when it has one and the
+	// reconcile follows an attempt.
+	circuit *circuitView
+	// circuitStep is what the attempt's outcome did to the circuit; the
+	// reconciler writes it on the class before the job's status.
+	circuitStep *circuitWrite
+	// probe says the attempt the reconcile starts probes its class's half-open circuit.
+	probe bool
 }
 
 // announcements are what a reconcile tells the world about the transitions
@@ -255,15 +263,24 @@ func (s *reconcileScope) serviceAccountMissing(name string) ctrl.Result {
 // which orders it in the queue.
 func (s *reconcileScope) queueJob(class *ejv1.ExtractorClass, verdict admissionVerdict) {
 	message := fmt.Sprintf("Waiting for a free slot in ExtractorClass %s (maxRunning %d).", class.Name, ptr.Deref(class.Spec.MaxRunning, 0))
-	if verdict.NamespaceCap {
+	switch {
+	case verdict.CircuitOpen:
+		s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, circuitOpenMessage(class.Name))
+		return
+	case verdict.RampUp:
+		message = fmt.Sprintf("Waiting for ExtractorClass %s: its circuit breaker closed, and the queued jobs start gradually over %s.",
+			class.Name, durationOf(class.Spec.CircuitBreaker.RampUp))
+	case verdict.NamespaceCap:
 		message = fmt.Sprintf("Waiting for a free slot in ExtractorClass %s (maxRunningPerNamespace %d in namespace %s).",
 			class.Name, ptr.Deref(class.Spec.MaxRunningPerNamespace, 0), s.job.Namespace)
 	}
 	s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, message)
 }
 
-// admitted records how long a job that waited in its class's queue waited.
+// admitted records how long a job that waited in its class's queue waited,
+// and whether its attempt probes the class's circuit.
 func (s *reconcileScope) admitted(class *ejv1.ExtractorClass, verdict admissionVerdict) {
+	s.probe = verdict.Probe
 	if verdict.Waited > 0 {
 		s.queued.Metrics = append(s.queued.Metrics, queueWaitObservation(class.Name, verdict.Waited))
 	}
@@ -414,6 +431,7 @@ func (s *reconcileScope) attemptSucceeded(pod *corev1.Pod) {
 		job.Status.Result = result
 	}
 	s.closeAttemptRecord(ejv1.OutcomeSucceeded, nil)
+	s.observeCircuit(attemptFailure{}, nil)
 	s.endJob(ejv1.PhaseSucceeded, fmt.Sprintf("Extraction succeeded on attempt %d.", job.Status.Attempt))
 }
 
@@ -434,6 +452,9 @@ func (s *reconcileScope) attemptFailed(pod *corev1.Pod, observed attemptFailure)
 	s.closeAttemptRecord(ejv1.OutcomeFailed, &failure)
 	s.podEvent(pod, corev1.EventTypeWarning, ejv1.ReasonAttemptFailed, "Attempt %d failed (%s): %s: %s",
 		job.Status.Attempt, failure.Class, failure.ErrorType, failure.Message)
+	if s.parkOnOpenCircuit(observed, failure) {
+		return ctrl.Result{}
+	}
 
 	lastError := failure.ErrorType + ": " + failure.Message
 	// One draw for whichever wait follows, which scheduleRetry also applies
@@ -455,6 +476,53 @@ func (s *reconcileScope) attemptFailed(pod *corev1.Pod, observed attemptFailure)
 		s.endJob(ejv1.PhaseFailed, fmt.Sprintf("Max retries (%d) exceeded. Last error: %s", maxRetries, lastError))
 		return ctrl.Result{}
 	}
+}
+
+// observeCircuit feeds the outcome of the job's attempt to its class's
+// circuit breaker (failure is nil for a success) and keeps the step for the
+// reconciler to write on the class.
+func (s *reconcileScope) observeCircuit(observed attemptFailure, failure *ejv1.Failure) circuitStep {
+	v := s.circuit
+	if v == nil {
+		return circuitStep{}
+	}
+	outcome := circuitOutcome{probe: v.probe}
+	reported := false
+	if failure != nil {
+		reported = reportedByExtractor(observed, *failure)
+		outcome.errorType, outcome.message, outcome.retryAfter = failure.ErrorType, failure.Message, retryAfterHint(failure)
+	}
+	outcome.signal = v.policy.signalOf(failure, reported)
+	step := v.policy.step(v.class.Status.Circuit, v.count, outcome, s.now)
+	s.circuitStep = &circuitWrite{class: v.class, step: step, outcome: outcome}
+	return step
+}
+
+// parkOnOpenCircuit makes a job whose attempt failed with one of the
+// breaker's error types while its class's circuit is open, or as it opens,
+// wait in Queued for the circuit: it spends neither a retry nor its backoff,
+// and the attempt record says it was parked. A failure that a job rule
+// made permanent still fails the job. It reports whether it parked the job.
+func (s *reconcileScope) parkOnOpenCircuit(observed attemptFailure, failure ejv1.Failure) bool {
+	step := s.observeCircuit(observed, &failure)
+	if !step.park || failure.Class == ejv1.ClassPermanent {
+		return false
+	}
+	job := s.job
+	for i := range job.Status.Attempts {
+		if job.Status.Attempts[i].Attempt == job.Status.Attempt {
+			job.Status.Attempts[i].Parked = true
+		}
+	}
+	class := s.circuit.class.Name
+	// A parked job is ready again from now: it queues behind the jobs that waited longer.
+	job.Status.NextRetryAt = ptrTime(s.now)
+	s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, circuitOpenMessage(class))
+	s.event(corev1.EventTypeNormal, ejv1.ReasonAttemptParked,
+		"Attempt %d failed with %s while the circuit breaker of ExtractorClass %s is open; it spends no retry, and the job waits for the circuit to close.",
+		job.Status.Attempt, failure.ErrorType, class)
+	s.observe(metricParkedAttempts, 1, prometheus.Labels{"extractor_class": class})
+	return true
 }
 
 // scheduleRetry stores the retry time before waiting for it, so a restarted

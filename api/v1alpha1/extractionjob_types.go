@@ -390,6 +390,11 @@ type AttemptRecord struct {
 	// OOMKilled attempts when the class has onOOMKilled.
 	// +optional
 	Memory *resource.Quantity `json:"memory,omitempty"`
+	// parked says the attempt failed while its class's circuit breaker was
+	// open, with one of the breaker's error types: it spent no retry, and the
+	// job waited in Queued for the circuit to close.
+	// +optional
+	Parked bool `json:"parked,omitempty"`
 }
 
 // MaxAttemptRecords bounds status.attempts so that a long-lived job's status stays small.

@@ -181,6 +181,113 @@ type ExtractorClassSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('168h')",message="schedulingTimeout must be between 1s and 168h"
 	SchedulingTimeout *metav1.Duration `json:"schedulingTimeout,omitempty"`
+
+	// circuitBreaker stops the attempts of every job of the class while the
+	// service behind the extractor is down, so that an outage costs no job its
+	// retries. Unset leaves the breaker off.
+	// +optional
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+}
+
+// CircuitBreaker opens after consecutiveFailures attempts of the class in a
+// row fail with one of errorTypes as the extractor reports them. While it is
+// open no attempt of the class starts; after openDuration, probes attempts
+// try the service, and their outcome closes the circuit or opens it again for
+// twice as long.
+type CircuitBreaker struct {
+	// errorTypes are the failures that mean the service is down, matched as
+	// the built-in table matches them: case-insensitive substrings.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:default={"ConnectionError","ServiceUnavailable","RateLimitExceeded","TimeoutError","S3ConnectionError","Werk24Timeout"}
+	ErrorTypes []string `json:"errorTypes,omitempty"`
+
+	// consecutiveFailures in a row open the circuit.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+
+	// openDuration is how long the circuit stays open before it lets probes
+	// through, as a Go duration. It doubles after each failed probe, up to
+	// maxOpenDuration.
+	// +optional
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="openDuration must be between 1s and 24h"
+	OpenDuration *metav1.Duration `json:"openDuration,omitempty"`
+
+	// maxOpenDuration caps the doubled openDuration and the service's
+	// Retry-After hints.
+	// +optional
+	// +kubebuilder:default="30m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="maxOpenDuration must be between 1s and 24h"
+	MaxOpenDuration *metav1.Duration `json:"maxOpenDuration,omitempty"`
+
+	// probes is how many attempts may try the service at once while the
+	// circuit is half-open.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Probes int32 `json:"probes,omitempty"`
+
+	// rampUp spreads the start of the queued attempts over this long after
+	// the circuit closes, so that the recovering service is not flooded.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="rampUp must be at most 1h"
+	RampUp *metav1.Duration `json:"rampUp,omitempty"`
+}
+
+// CircuitState is where a class's circuit breaker is.
+// +kubebuilder:validation:Enum=Closed;Open;HalfOpen
+type CircuitState string
+
+const (
+	// CircuitClosed lets attempts run.
+	CircuitClosed CircuitState = "Closed"
+	// CircuitOpen starts no attempt of the class.
+	CircuitOpen CircuitState = "Open"
+	// CircuitHalfOpen lets probes attempts try the service.
+	CircuitHalfOpen CircuitState = "HalfOpen"
+)
+
+// CircuitStatus is the state of a class's circuit breaker. It is written
+// before the operator acts on it, so that a restarted operator finds it as it
+// was. The count of failures below consecutiveFailures is kept in memory only.
+type CircuitStatus struct {
+	// state of the circuit.
+	// +optional
+	State CircuitState `json:"state,omitempty"`
+	// since is when the circuit entered its state.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+	// reopenAt is when an open circuit lets its probes through.
+	// +optional
+	ReopenAt *metav1.Time `json:"reopenAt,omitempty"`
+	// openCount is how many times the circuit opened since it last closed;
+	// each opening after the first lasts twice as long as the one before.
+	// +optional
+	OpenCount int32 `json:"openCount,omitempty"`
+	// lastErrorType is the error type of the failure that last opened the circuit.
+	// +optional
+	LastErrorType string `json:"lastErrorType,omitempty"`
+	// lastMessage is the message of the failure that last opened the circuit.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastMessage string `json:"lastMessage,omitempty"`
+	// lastHandledResetRequest is the last value of the
+	// extraction.pybase.io/circuit-reset-requested-at annotation the operator
+	// handled.
+	// +optional
+	LastHandledResetRequest string `json:"lastHandledResetRequest,omitempty"`
 }
 
 // EnvVar is an environment variable the class sets: a value, or a key of a
@@ -264,7 +371,12 @@ type ExtractorClassStatus struct {
 	// +optional
 	Queued int32 `json:"queued"`
 
-	// conditions hold the kstatus set: Ready, Reconciling and Stalled.
+	// circuit is the state of the class's circuit breaker, when it has one.
+	// +optional
+	Circuit *CircuitStatus `json:"circuit,omitempty"`
+
+	// conditions hold the kstatus set: Ready, Reconciling and Stalled, and
+	// CircuitOpen while the circuit breaker is open or half-open.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -287,6 +399,7 @@ type ExtractorClassStatus struct {
 // +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.running`
 // +kubebuilder:printcolumn:name="Max",type=integer,JSONPath=`.spec.maxRunning`
 // +kubebuilder:printcolumn:name="Queued",type=integer,JSONPath=`.status.queued`
+// +kubebuilder:printcolumn:name="Circuit",type=string,JSONPath=`.status.circuit.state`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Per Namespace",type=integer,JSONPath=`.spec.maxRunningPerNamespace`,priority=1
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`,priority=1

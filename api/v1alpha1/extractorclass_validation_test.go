@@ -79,6 +79,11 @@ func fullClass() *ejv1.ExtractorClass {
 			MaxRunningPerNamespace:       ptr.To[int32](3),
 			NamespaceSelector:            &metav1.LabelSelector{MatchLabels: map[string]string{"extraction.example/tenant": "true"}},
 			SchedulingTimeout:            &metav1.Duration{Duration: 10 * time.Minute},
+			CircuitBreaker: &ejv1.CircuitBreaker{
+				ErrorTypes: []string{"ServiceUnavailable", "RateLimitExceeded"}, ConsecutiveFailures: 10,
+				OpenDuration: &metav1.Duration{Duration: 2 * time.Minute}, MaxOpenDuration: &metav1.Duration{Duration: time.Hour},
+				Probes: 2, RampUp: &metav1.Duration{Duration: time.Minute},
+			},
 		},
 	}
 }
@@ -140,6 +145,24 @@ func TestAMinimalClassGetsItsDefaults(t *testing.T) {
 	}
 }
 
+func TestAnEmptyCircuitBreakerGetsItsDefaults(t *testing.T) {
+	class := minimalClass("breaker", map[string]any{"circuitBreaker": map[string]any{}})
+	if err := k8sClient.Create(t.Context(), class); err != nil {
+		t.Fatalf("creating a class with an empty circuitBreaker: %v", err)
+	}
+	got, _, err := unstructured.NestedMap(class.Object, "spec", "circuitBreaker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"errorTypes":          []any{"ConnectionError", "ServiceUnavailable", "RateLimitExceeded", "TimeoutError", "S3ConnectionError", "Werk24Timeout"},
+		"consecutiveFailures": int64(5), "openDuration": "1m", "maxOpenDuration": "30m", "probes": int64(1), "rampUp": "30s",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spec.circuitBreaker (-want +got):\n%s", diff)
+	}
+}
+
 func TestClassRefusals(t *testing.T) {
 	tests := []struct {
 		name string
@@ -186,6 +209,17 @@ func TestClassRefusals(t *testing.T) {
 		{"an env with value and valueFrom", func(s *ejv1.ExtractorClassSpec) { s.Env[1].Value = "inline" }, "spec.env[1]"},
 		{"an env name twice", func(s *ejv1.ExtractorClassSpec) { s.Env[1].Name = s.Env[0].Name }, "spec.env[1]"},
 		{"a priorityClassName that is no name", func(s *ejv1.ExtractorClassSpec) { s.PriorityClassName = "High Priority" }, "spec.priorityClassName"},
+		{"an openDuration below a second", func(s *ejv1.ExtractorClassSpec) {
+			s.CircuitBreaker.OpenDuration = &metav1.Duration{Duration: 500 * time.Millisecond}
+		}, "spec.circuitBreaker.openDuration"},
+		{"a maxOpenDuration above 24h", func(s *ejv1.ExtractorClassSpec) {
+			s.CircuitBreaker.MaxOpenDuration = &metav1.Duration{Duration: 25 * time.Hour}
+		}, "spec.circuitBreaker.maxOpenDuration"},
+		{"a rampUp above an hour", func(s *ejv1.ExtractorClassSpec) {
+			s.CircuitBreaker.RampUp = &metav1.Duration{Duration: 2 * time.Hour}
+		}, "spec.circuitBreaker.rampUp"},
+		{"an empty breaker error type", func(s *ejv1.ExtractorClassSpec) { s.CircuitBreaker.ErrorTypes = []string{""} }, "spec.circuitBreaker.errorTypes[0]"},
+		{"more probes than allowed", func(s *ejv1.ExtractorClassSpec) { s.CircuitBreaker.Probes = 101 }, "spec.circuitBreaker.probes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,7 +367,7 @@ func TestKubectlGetShowsTheClassColumns(t *testing.T) {
 	want := map[string]any{
 		"Name": class.Name, "Formats": `["pdf","dxf"]`, "Default": false,
 		"Running": float64(0), "Max": float64(10), "Queued": float64(5),
-		"Per Namespace": float64(3), "Image": "registry.example/extractor:v1", "Ready": nil,
+		"Per Namespace": float64(3), "Image": "registry.example/extractor:v1", "Ready": nil, "Circuit": nil,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)

@@ -103,3 +103,29 @@ const (
 	// ReasonCompetingDefaults says another default class serves the same format and admits the same namespaces.
 	ReasonCompetingDefaults = "CompetingDefaults"
 )
+
+// The circuit breaker of ExtractorClasses.
+const (
+	// CircuitResetRequestAnnotation on a class holds an opaque token; a new
+	// value closes the class's circuit breaker, as the retry annotation
+	// restarts a job.
+	CircuitResetRequestAnnotation = "extraction.pybase.io/circuit-reset-requested-at"
+	// CircuitProbeLabel marks the attempt Pods that probe a half-open
+	// circuit, so that the running probes are counted from the Pods that exist.
+	CircuitProbeLabel = "extraction.pybase.io/probe"
+	// ConditionCircuitOpen is True on a class while its circuit breaker is
+	// open or half-open; it is absent otherwise.
+	ConditionCircuitOpen = "CircuitOpen"
+	// ReasonCircuitOpen says a class's circuit opened: the service failed
+	// consecutiveFailures times in a row, or a probe failed.
+	ReasonCircuitOpen = "CircuitOpen"
+	// ReasonCircuitHalfOpen says a class's circuit lets probes through.
+	ReasonCircuitHalfOpen = "CircuitHalfOpen"
+	// ReasonCircuitClosed says a class's circuit closed: a probe reached the service.
+	ReasonCircuitClosed = "CircuitClosed"
+	// ReasonCircuitReset says an administrator closed a class's circuit with the reset annotation.
+	ReasonCircuitReset = "CircuitReset"
+	// ReasonAttemptParked says a job's failed attempt spent no retry: its
+	// class's circuit is open, and the job waits for it in Queued.
+	ReasonAttemptParked = "AttemptParked"
+)

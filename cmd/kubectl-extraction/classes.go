@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,7 +22,8 @@ func newClassesCommand(o *Options) *cobra.Command {
 		Short: "List the ExtractorClasses with their formats, running attempts and queues",
 		Long: `List the ExtractorClasses: the formats each serves, whether it is a default,
 its running attempts against its maxRunning (RUNNING/MAX; "-" for no cap), the
-jobs queued for a slot, and its maxRunningPerNamespace. The counts are the
+jobs queued for a slot, its maxRunningPerNamespace and, when a class has a
+circuit breaker, the state of its circuit. The counts are the
 class's status, which the operator writes at most every few seconds.
 Needs RBAC "list" on ` + classResource + ` (cluster-scoped).`,
 		Example: `  kubectl extraction classes`,
@@ -31,13 +33,14 @@ Needs RBAC "list" on ` + classResource + ` (cluster-scoped).`,
 			if err != nil {
 				return err
 			}
-			return Classes(cmd.Context(), c, o.Streams.Out)
+			return Classes(cmd.Context(), c, o.Streams.Out, o.Clock.Now())
 		},
 	}
 }
 
 // Classes writes a table of the ExtractorClasses, ordered by name.
-func Classes(ctx context.Context, c client.Client, out io.Writer) error {
+// Times are relative to now.
+func Classes(ctx context.Context, c client.Client, out io.Writer, now time.Time) error {
 	list := &ejv1.ExtractorClassList{}
 	if err := c.List(ctx, list); err != nil {
 		return explainKind(err, classKind, "list", types.NamespacedName{})
@@ -48,15 +51,29 @@ func Classes(ctx context.Context, c client.Client, out io.Writer) error {
 	}
 	slices.SortFunc(list.Items, func(a, b ejv1.ExtractorClass) int { return strings.Compare(a.Name, b.Name) })
 
+	// The CIRCUIT column is there when a class has a circuit breaker.
+	breakers := slices.ContainsFunc(list.Items, func(c ejv1.ExtractorClass) bool { return c.Spec.CircuitBreaker != nil })
 	tw := newTable(out)
-	fmt.Fprintln(tw, "NAME\tFORMATS\tDEFAULT\tRUNNING/MAX\tQUEUED\tPER NAMESPACE")
+	header := "NAME\tFORMATS\tDEFAULT\tRUNNING/MAX\tQUEUED\tPER NAMESPACE"
+	if breakers {
+		header += "\tCIRCUIT"
+	}
+	fmt.Fprintln(tw, header)
 	for _, class := range list.Items {
 		formats := make([]string, len(class.Spec.Formats))
 		for i, f := range class.Spec.Formats {
 			formats[i] = string(f)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%d/%s\t%d\t%s\n", class.Name, strings.Join(formats, ","), class.Spec.Default,
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%d/%s\t%d\t%s", class.Name, strings.Join(formats, ","), class.Spec.Default,
 			class.Status.Running, capOrDash(class.Spec.MaxRunning), class.Status.Queued, capOrDash(class.Spec.MaxRunningPerNamespace))
+		switch {
+		case !breakers:
+		case class.Spec.CircuitBreaker == nil:
+			fmt.Fprint(tw, "\t-")
+		default:
+			fmt.Fprint(tw, "\t"+circuitSummary(class.Status.Circuit, now))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -49,7 +50,7 @@ var _ = Describe("classes", func() {
 		})
 		var out bytes.Buffer
 
-		Expect(Classes(ctx, admin, &out)).To(Succeed())
+		Expect(Classes(ctx, admin, &out, time.Now())).To(Succeed())
 
 		Expect(out.String()).To(Equal(strings.Join([]string{
 			"NAME         FORMATS        DEFAULT   RUNNING/MAX   QUEUED   PER NAMESPACE",
@@ -73,7 +74,7 @@ var _ = Describe("classes", func() {
 		c, err := NewClient(cfg)
 		Expect(err).NotTo(HaveOccurred())
 
-		err = Classes(ctx, c, &bytes.Buffer{})
+		err = Classes(ctx, c, &bytes.Buffer{}, time.Now())
 
 		Expect(err).To(MatchError(ContainSubstring(`User "reader" cannot list resource "extractorclasses" in API group "extraction.pybase.io" at the cluster scope`)))
 		Expect(err).To(MatchError(ContainSubstring("Check with `kubectl auth can-i list extractorclasses.extraction.pybase.io`, " +

@@ -65,7 +65,7 @@ func Retry(ctx context.Context, c client.Client, out, errOut io.Writer, key type
 		default:
 			return fmt.Errorf("extractionjob %s is %s; only a Failed or Cancelled job can be retried", key, phase)
 		}
-		token = freshToken(now, job)
+		token = freshToken(now, job.Annotations[ejv1.RetryRequestAnnotation], job.Status.LastHandledRetryRequest)
 		// The operator never restarts a job whose spec still asks to cancel it,
 		// so a retry takes the cancel back, in the same patch.
 		clearCancel = job.Spec.Cancel
@@ -104,12 +104,12 @@ func Retry(ctx context.Context, c client.Client, out, errOut io.Writer, key type
 }
 
 // freshToken returns now in RFC 3339 with nanoseconds. Should the clock
-// repeat itself, it counts on from the job's current and last handled tokens
-// of the same time: 2031-05-06T07:08:09Z, then …09Z-2, …09Z-3.
-func freshToken(now time.Time, job *ejv1.ExtractionJob) string {
+// repeat itself, it counts on from the object's current and last handled
+// tokens of the same time: 2031-05-06T07:08:09Z, then …09Z-2, …09Z-3.
+func freshToken(now time.Time, current, handled string) string {
 	base := now.UTC().Format(time.RFC3339Nano)
 	last := 0
-	for _, t := range []string{job.Annotations[ejv1.RetryRequestAnnotation], job.Status.LastHandledRetryRequest} {
+	for _, t := range []string{current, handled} {
 		if t == base {
 			last = max(last, 1)
 		} else if rest, ok := strings.CutPrefix(t, base+"-"); ok {
@@ -124,21 +124,26 @@ func freshToken(now time.Time, job *ejv1.ExtractionJob) string {
 	return base + "-" + strconv.Itoa(last+1)
 }
 
-// mergePatch sends patch as a JSON merge patch of job, as the plugin's field
-// manager, and reads the patched job back into job.
-func mergePatch(ctx context.Context, c client.Client, job *ejv1.ExtractionJob, patch map[string]any) error {
+// mergePatch sends patch as a JSON merge patch of the object, as the
+// plugin's field manager, and reads the patched object back into it.
+func mergePatch(ctx context.Context, c client.Client, obj client.Object, patch map[string]any) error {
 	data, err := json.Marshal(patch)
 	if err != nil {
 		return err
 	}
-	return c.Patch(ctx, job, client.RawPatch(types.MergePatchType, data), client.FieldOwner(fieldManager))
+	return c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data), client.FieldOwner(fieldManager))
 }
 
 // explainPatch explains a refused patch; a conflict is passed on untouched so
 // that RetryOnConflict reads the job again.
 func explainPatch(err error, key types.NamespacedName) error {
+	return explainKindPatch(err, jobKind, key)
+}
+
+// explainKindPatch is explainPatch for an object of any of the plugin's kinds.
+func explainKindPatch(err error, kind apiKind, key types.NamespacedName) error {
 	if apierrors.IsConflict(err) {
 		return err
 	}
-	return explain(err, "patch", key)
+	return explainKind(err, kind, "patch", key)
 }

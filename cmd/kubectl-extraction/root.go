@@ -60,6 +60,7 @@ may retry or cancel a job (both patch the ExtractionJob) or only look at it.`,
 		newStatusCommand(o),
 		newSummaryCommand(o),
 		newClassesCommand(o),
+		newCircuitCommand(o),
 	)
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -69,12 +70,35 @@ func Status(ctx context.Context, c client.Client, out io.Writer, key types.Names
 		}
 		queue = pos.String()
 	}
-	return writeStatus(out, job, queue, clk.Now())
+	circuit, err := classCircuit(ctx, c, job, clk.Now())
+	if err != nil {
+		return err
+	}
+	return writeStatus(out, job, queue, circuit, clk.Now())
 }
 
-// writeStatus writes the job's status; queue is its queue position, written
-// when not empty.
-func writeStatus(out io.Writer, job *ejv1.ExtractionJob, queue string, now time.Time) error {
+// classCircuit describes the circuit breaker of the job's class, or "" when
+// the class has none, is gone, or the user may not read it.
+func classCircuit(ctx context.Context, c client.Client, job *ejv1.ExtractionJob, now time.Time) (string, error) {
+	name := job.Status.ExtractorClassName
+	if name == "" {
+		return "", nil
+	}
+	class := &ejv1.ExtractorClass{}
+	switch err := c.Get(ctx, types.NamespacedName{Name: name}, class); {
+	case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
+		return "", nil
+	case err != nil:
+		return "", explainKind(err, classKind, "get", types.NamespacedName{Name: name})
+	case class.Spec.CircuitBreaker == nil:
+		return "", nil
+	}
+	return circuitSummary(class.Status.Circuit, now) + " (ExtractorClass " + name + ")", nil
+}
+
+// writeStatus writes the job's status; queue is its queue position and
+// circuit its class's circuit breaker, each written when not empty.
+func writeStatus(out io.Writer, job *ejv1.ExtractionJob, queue, circuit string, now time.Time) error {
 	st := job.Status
 	w := &fieldWriter{out: out}
 	w.field("Name", job.Name)
@@ -98,6 +122,9 @@ func writeStatus(out io.Writer, job *ejv1.ExtractionJob, queue string, now time.
 	w.field("Message", orNone(st.Message))
 	if queue != "" {
 		w.field("Queue", queue)
+	}
+	if circuit != "" {
+		w.field("Circuit", circuit)
 	}
 	w.field("Next retry", nextRetry(st.NextRetryAt, now))
 	w.field("Pod", orNone(st.PodName))
