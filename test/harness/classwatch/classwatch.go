@@ -189,6 +189,15 @@ func (w *Watch) OperatorDown() { w.excuseFrom("operator") }
 // workers again (after a restart) or reaches its API server again.
 func (w *Watch) OperatorUp(at time.Time) { w.excuseUntil("operator", at) }
 
+// Excuse excuses the queue for a period the test knows the operator could
+// not act in, such as a kube-apiserver restart and the operator's
+// reconnection after it.
+func (w *Watch) Excuse(from, to time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.excused = append(w.excused, period{from, to})
+}
+
 func (w *Watch) excuseFrom(source string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -200,7 +209,8 @@ func (w *Watch) excuseFrom(source string) {
 func (w *Watch) excuseUntil(source string, at time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if since, down := w.downSince[source]; down {
+	// An up older than the down is a late report of the incarnation before.
+	if since, down := w.downSince[source]; down && !at.Before(since) {
 		w.excused = append(w.excused, period{since, at})
 		delete(w.downSince, source)
 	}
@@ -212,6 +222,24 @@ func (w *Watch) InFlight() int {
 	defer w.mu.Unlock()
 	n, _ := w.counts()
 	return n
+}
+
+// Timeline is every Pod event so far.
+func (w *Watch) Timeline() []PodEvent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]PodEvent(nil), w.report.Timeline...)
+}
+
+// Starts are the Started events of a timeline, in order.
+func Starts(timeline []PodEvent) []PodEvent {
+	var out []PodEvent
+	for _, ev := range timeline {
+		if ev.Kind == Started {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // Stop ends the watch and reports what it checked.
@@ -257,7 +285,9 @@ func longestOutside(from, to time.Time, excused []period) time.Duration {
 		if e.from.After(cursor) {
 			longest = max(longest, e.from.Sub(cursor))
 		}
-		cursor = e.to
+		if e.to.After(cursor) {
+			cursor = e.to
+		}
 	}
 	if to.After(cursor) {
 		longest = max(longest, to.Sub(cursor))

@@ -21,7 +21,7 @@ import (
 
 func TestLongestOutsideSkipsTheExcusedPeriods(t *testing.T) {
 	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
-	excused := []period{{at(14), at(16)}, {at(3), at(5)}}
+	excused := []period{{at(14), at(16)}, {at(3), at(5)}, {at(3), at(4)}}
 	cases := []struct {
 		name     string
 		from, to time.Time
