@@ -240,3 +240,53 @@ var _ = Describe("An ExtractorClass with maxRunning 3", Ordered, func() {
 	})
 
 })
+
+var _ = Describe("Jobs that waited for a missing ExtractorClass", Ordered, func() {
+	const (
+		ns        = "e2e-class-appears"
+		className = "e2e-late"
+		jobs      = 6
+	)
+	ctx := context.Background()
+	name := func(i int) string { return fmt.Sprintf("late-%d", i) }
+
+	BeforeAll(func() {
+		createNamespace(ns)
+		DeferCleanup(func() {
+			_, _ = kubectl("delete", "namespace", ns, "--wait=false")
+			_, _ = kubectl("delete", "extractorclass", className, "--ignore-not-found")
+		})
+	})
+
+	It("start first come, first served once the class appears", func() {
+		class := builders.ExtractorClass(className, "registry.example/extractor:e2e", builders.WithMaxRunning(1))
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		watch, err := classwatch.Start(watchCtx, classwatch.Options{Config: restConfig, Class: class})
+		Expect(err).NotTo(HaveOccurred())
+		// One a second, so creation times alone give the order.
+		for i := range jobs {
+			plan := sim.Plan{Attempts: []sim.Token{sim.OK}, RunSeconds: []int{1}, Result: `{"pages":1}`}
+			Expect(k8s.Create(ctx, builders.ExtractionJob(ns, name(i), plan, builders.WithClass(className)))).To(Succeed())
+			time.Sleep(time.Second)
+		}
+		for i := range jobs {
+			Eventually(func() (string, error) {
+				job, err := getJob(ns, name(i))
+				return job.Status.Message, err
+			}).Should(ContainSubstring("does not exist"), name(i))
+		}
+		Expect(k8s.Create(ctx, class)).To(Succeed())
+		for i := range jobs {
+			Eventually(phaseOf(ns, name(i)), 2*time.Minute).Should(Equal(ejv1.PhaseSucceeded), name(i))
+		}
+		report := watch.Stop()
+		Expect(report.Violations).To(BeEmpty())
+		var order []string
+		for _, s := range classwatch.Starts(report.Timeline) {
+			order = append(order, s.Job)
+		}
+		GinkgoWriter.Printf("class %s appeared after its %d jobs: start order %v, peak in flight %d\n", className, jobs, order, report.Peak)
+		Expect(order).To(Equal([]string{name(0), name(1), name(2), name(3), name(4), name(5)}), "the order the jobs were created in")
+	})
+})
