@@ -134,11 +134,11 @@ bench: ## Operator vs batch/v1 Job controller vs API ceiling on fresh local API 
 ##@ Chaos
 
 .PHONY: test-chaos-short
-test-chaos-short: envtest-assets ## Faults, short (~3-4 min): 100 jobs, 5 operator SIGKILLs, 1 kube-apiserver restart, leader failover, 20 % failed writes, deletions.
+test-chaos-short: envtest-assets ## Faults, short (~3-4 min): 100 jobs (a third in a capped ExtractorClass), 5 operator SIGKILLs, 1 kube-apiserver restart, leader failover, 20 % failed writes, deletions.
 	go vet -tags chaos ./test/chaos
 	CHAOS_PROFILE=short go test -tags chaos ./test/chaos -count=1 -timeout 20m -v
 
 .PHONY: test-chaos
-test-chaos: envtest-assets ## Faults, long: 1,000 jobs, 24 operator SIGKILLs, 2 kube-apiserver restarts, 2 leader failovers, failed writes, deletions (flock-serialised).
+test-chaos: envtest-assets ## Faults, long: 1,000 jobs (a third in a capped ExtractorClass), 24 operator SIGKILLs, 2 kube-apiserver restarts, 2 leader failovers, failed writes, deletions (flock-serialised).
 	go vet -tags chaos ./test/chaos
 	flock /tmp/extraction-heavy.lock env CHAOS_PROFILE=long go test -tags chaos ./test/chaos -count=1 -timeout 120m -v

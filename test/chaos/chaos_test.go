@@ -25,14 +25,16 @@ import (
 func TestKillRestart(t *testing.T) {
 	start := time.Now()
 	run := newMixRun(t, "kill-restart", prof.jobs)
-	op, err := operator.New(run.dir, "operator", append([]string{manager}, operatorArgs()...), operator.Options{})
+	op, err := operator.New(run.dir, "operator", append([]string{manager}, operatorArgs()...), operatorOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	run.operatorLogs = []string{op.LogPath}
+	run.operatorDown()
 	if err := op.Start(); err != nil {
 		t.Fatal(err)
 	}
+	run.operatorUpWhenReady(op)
 	defer op.Kill()
 	run.createJobs(prof.createOver)
 
@@ -49,20 +51,24 @@ func TestKillRestart(t *testing.T) {
 		if err := op.Exited(); err != nil {
 			violations = append(violations, violation{what: err.Error()})
 		}
+		run.operatorDown()
 		op.Kill()
 		kills++
 		time.Sleep(run.r.duration(0, 1500*time.Millisecond))
 		if err := op.Start(); err != nil {
 			t.Fatal(err)
 		}
+		run.operatorUpWhenReady(op)
 		if restartAfter[kills] && restarts < prof.apiRestarts {
 			time.Sleep(run.r.duration(500*time.Millisecond, 3*time.Second))
 			// The first restart is graceful, the second a SIGKILL.
 			hard := restarts%2 == 1
+			restartFrom := time.Now()
 			down, err := cp.RestartAPIServer(hard, run.r.duration(0, 2*time.Second))
 			if err != nil {
 				t.Fatalf("restarting kube-apiserver: %v", err)
 			}
+			run.apiserverRestarted(restartFrom, time.Now(), down)
 			restarts++
 			downtimes = append(downtimes, fmt.Sprintf("%s(hard=%t)", down.Round(100*time.Millisecond), hard))
 			t.Logf("kube-apiserver restart %d after kill %d: unavailable for %s", restarts, kills, down.Round(100*time.Millisecond))
@@ -75,14 +81,16 @@ func TestKillRestart(t *testing.T) {
 	stuck := run.waitFinished(time.Now().Add(prof.converge))
 	settled := time.Since(start)
 	violations = append(violations, run.verify(stuck)...)
+	classViolations, classSummary := run.checkCappedClass()
+	violations = append(violations, classViolations...)
 	violations = append(violations, quietCheck(prof.quiet, op.LogPath)...)
 	if err := op.Exited(); err != nil {
 		violations = append(violations, violation{what: err.Error()})
 	}
 	errorsLogged := operator.CountErrors(operator.ReconcileErrors(operator.ReadLog(op.LogPath, 0)))
 	n := run.report(violations)
-	summary("chaos kill-restart (%s): jobs: %d, pods: %d, kills: %d, apiserver restarts: %d, injected errors: 0, reconcile errors logged: %d, retries checked against nextRetryAt: %d (unobserved %d), faults over %s, all finished after %s, duration %s, violations: %d",
-		prof.name, len(run.jobs), run.obs.podCount(), kills, restarts, errorsLogged, run.retriesChecked, run.retriesUnobserved,
+	summary("chaos kill-restart (%s): jobs: %d, pods: %d, kills: %d, apiserver restarts: %d, injected errors: 0, reconcile errors logged: %d, retries checked against nextRetryAt: %d (unobserved %d), %s, faults over %s, all finished after %s, duration %s, violations: %d",
+		prof.name, len(run.jobs), run.obs.podCount(), kills, restarts, errorsLogged, run.retriesChecked, run.retriesUnobserved, classSummary,
 		faultsDone.Round(time.Second), settled.Round(time.Second), time.Since(start).Round(time.Second), n)
 }
 
@@ -105,6 +113,8 @@ func TestWriteFailures(t *testing.T) {
 	stuck := run.waitFinished(time.Now().Add(prof.converge))
 	settled := time.Since(start)
 	violations := run.verify(stuck)
+	classViolations, classSummary := run.checkCappedClass()
+	violations = append(violations, classViolations...)
 	violations = append(violations, quietCheck(prof.quiet, logPath)...)
 	injected, byKind, writes := injector.total()
 	errorsLogged := operator.CountErrors(operator.ReconcileErrors(operator.ReadLog(logPath, 0)))
@@ -117,9 +127,9 @@ func TestWriteFailures(t *testing.T) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
 	}
 	sort.Strings(kinds)
-	summary("chaos write-failures (%s): jobs: %d, pods: %d, kills: 0, apiserver restarts: 0, injected errors: %d of %d writes (%s), reconcile errors logged: %d, retries checked against nextRetryAt: %d (unobserved %d), all finished after %s, duration %s, violations: %d",
+	summary("chaos write-failures (%s): jobs: %d, pods: %d, kills: 0, apiserver restarts: 0, injected errors: %d of %d writes (%s), reconcile errors logged: %d, retries checked against nextRetryAt: %d (unobserved %d), %s, all finished after %s, duration %s, violations: %d",
 		prof.name, len(run.jobs), run.obs.podCount(), injected, writes, strings.Join(kinds, ", "), errorsLogged,
-		run.retriesChecked, run.retriesUnobserved, settled.Round(time.Second), time.Since(start).Round(time.Second), n)
+		run.retriesChecked, run.retriesUnobserved, classSummary, settled.Round(time.Second), time.Since(start).Round(time.Second), n)
 }
 
 // Leader election timing: controller-runtime's defaults (cmd/main.go sets
@@ -232,15 +242,17 @@ func TestLeaderElection(t *testing.T) {
 	}
 	replicas := make([]*operator.Process, 2)
 	for i := range replicas {
-		if replicas[i], err = operator.New(run.dir, fmt.Sprintf("replica-%c", 'a'+i), command, operator.Options{}); err != nil {
+		if replicas[i], err = operator.New(run.dir, fmt.Sprintf("replica-%c", 'a'+i), command, operatorOptions); err != nil {
 			t.Fatal(err)
 		}
 		run.operatorLogs = append(run.operatorLogs, replicas[i].LogPath)
 		defer replicas[i].Kill()
 	}
+	run.operatorDown()
 	if err := replicas[0].Start(); err != nil {
 		t.Fatal(err)
 	}
+	run.operatorUpWhenReady(replicas[0])
 	lease, _, _, err := waitForHolder(run.namespace, "", time.Minute)
 	if err != nil {
 		t.Fatalf("replica-a never became leader: %v", err)
@@ -263,8 +275,11 @@ func TestLeaderElection(t *testing.T) {
 		if err != nil || holder(before) != leaderID {
 			t.Fatalf("the lease is not held by the expected leader %q: %v %v", leaderID, holder(before), err)
 		}
+		run.operatorDown()
 		killed := time.Now()
 		replicas[leader].Kill()
+		// The other replica's workers start once it took the lease.
+		run.operatorUpWhenReady(replicas[1-leader])
 		after, seen, slowest, err := waitForHolder(run.namespace, leaderID, 2*time.Minute)
 		if err != nil {
 			violations = append(violations, violation{what: "after SIGKILL of the leader: " + err.Error()})
@@ -300,6 +315,8 @@ func TestLeaderElection(t *testing.T) {
 	stuck := run.waitFinished(time.Now().Add(prof.converge))
 	settled := time.Since(start)
 	violations = append(violations, run.verify(stuck)...)
+	classViolations, classSummary := run.checkCappedClass()
+	violations = append(violations, classViolations...)
 	// Nothing is created while no replica leads. Creation times are whole
 	// seconds, so only the whole seconds strictly inside a gap count, and a
 	// create the killed leader sent just before its death gets one more
@@ -327,7 +344,7 @@ func TestLeaderElection(t *testing.T) {
 		}
 	}
 	n := run.report(violations)
-	summary("chaos leader-election (%s): jobs: %d, pods: %d, replicas: 2, leader kills: %d, takeovers: [%s] (bounds [%s]; %d of %d within %s), apiserver restarts: 0, injected errors: 0, retries checked against nextRetryAt: %d (unobserved %d), all finished after %s, duration %s, violations: %d",
+	summary("chaos leader-election (%s): jobs: %d, pods: %d, replicas: 2, leader kills: %d, takeovers: [%s] (bounds [%s]; %d of %d within %s), apiserver restarts: 0, injected errors: 0, retries checked against nextRetryAt: %d (unobserved %d), %s, all finished after %s, duration %s, violations: %d",
 		prof.name, len(run.jobs), run.obs.podCount(), len(gaps), strings.Join(takeovers, "; "), strings.Join(bounds, ", "), withinLiteral, len(gaps), leaseDuration+retryPeriod,
-		run.retriesChecked, run.retriesUnobserved, settled.Round(time.Second), time.Since(start).Round(time.Second), n)
+		run.retriesChecked, run.retriesUnobserved, classSummary, settled.Round(time.Second), time.Since(start).Round(time.Second), n)
 }

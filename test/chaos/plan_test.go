@@ -64,7 +64,8 @@ type jobPlan struct {
 	maxRetries      int32
 	maxDisruptions  int32
 	backoff         ejv1.Backoff
-	cancel          bool // the test sets spec.cancel after a random delay
+	cancel          bool   // the test sets spec.cancel after a random delay
+	class           string // the ExtractorClass it names; "" for the default
 	expect          expectation
 }
 
@@ -184,7 +185,12 @@ func newJobPlans(r *lockedRand, namespace, prefix string, n int) []*jobPlan {
 
 // object is the ExtractionJob of a plan.
 func (j *jobPlan) object() *ejv1.ExtractionJob {
-	return builders.ExtractionJob(j.namespace, j.name, j.plan.simPlan(),
-		builders.WithSource("s3://chaos/"+j.name+".pdf"),
-		builders.WithRetryPolicy(j.maxRetries, j.maxDisruptions, j.backoff))
+	opts := []builders.JobOption{
+		builders.WithSource("s3://chaos/" + j.name + ".pdf"),
+		builders.WithRetryPolicy(j.maxRetries, j.maxDisruptions, j.backoff),
+	}
+	if j.class != "" {
+		opts = append(opts, builders.WithClass(j.class))
+	}
+	return builders.ExtractionJob(j.namespace, j.name, j.plan.simPlan(), opts...)
 }

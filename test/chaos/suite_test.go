@@ -7,6 +7,14 @@
 // attempt's Pod to Running and then to the outcome that the job's
 // sim.extraction.pybase.io/attempts annotation names for that attempt.
 //
+// Jobs that name no class run in the default class that the suite creates
+// on its API server. Every run with the failure mix also puts a third of its
+// jobs in a capped class of its own (maxRunning 5, maxRunningPerNamespace 3,
+// over the run's namespace and a tenant's), and test/harness/classwatch
+// checks at every Pod event, across the kills and restarts, that the cap
+// holds and that no job stays Queued while a slot it may take is free; at
+// the end no Pod of the class is left in flight and its status counts none.
+//
 // Run it with `make test-chaos-short` (about 3 minutes) or `make test-chaos`
 // (1,000 jobs, at least 20 operator kills, two kube-apiserver restarts). It is
 // built only with the `chaos` tag, so `go test ./...` skips it.
@@ -179,6 +187,12 @@ func setUp() error {
 		return err
 	}
 	fmt.Printf("chaos: etcd and kube-apiserver ready in %s (%s)\n", time.Since(start).Round(time.Millisecond), cp.URL())
+	// Every run's jobs that name no class run in the default class.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cp.CreateDefaultClass(ctx, chaosImage); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -22,6 +22,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness/classwatch"
+	"github.com/pybase/extraction-operator/test/harness/controlplane"
 	"github.com/pybase/extraction-operator/test/harness/operator"
 	"github.com/pybase/extraction-operator/test/harness/sim"
 )
@@ -32,19 +34,25 @@ type mixRun struct {
 	t         *testing.T
 	name      string
 	namespace string
-	dir       string // this run's logs and evidence
-	r         *lockedRand
-	jobs      []*jobPlan
-	obs       *observer
-	kubelet   *sim.Kubelet
-	ctx       context.Context
-	cancel    context.CancelFunc
-	created   sync.WaitGroup
-	createErr []string
-	mu        sync.Mutex
-	started   time.Time
+	// namespaces are the run's namespace and its tenant's (capped jobs only).
+	namespaces []string
+	dir        string // this run's logs and evidence
+	r          *lockedRand
+	jobs       []*jobPlan
+	obs        *observer
+	kubelet    *sim.Kubelet
+	ctx        context.Context
+	cancel     context.CancelFunc
+	created    sync.WaitGroup
+	createErr  []string
+	mu         sync.Mutex
+	started    time.Time
 	// operatorLogs are the logs of the run's operators, for evidence.
 	operatorLogs []string
+	// The run's capped class, how many jobs run in it, and its watch.
+	class      *ejv1.ExtractorClass
+	capped     int
+	classWatch *classwatch.Watch
 	// retry checks done and skipped (the observer missed the nextRetryAt write).
 	retriesChecked, retriesUnobserved int
 	unobserved                        []string
@@ -58,16 +66,19 @@ func newMixRun(t *testing.T, name string, n int) *mixRun {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	obs, err := startObserver(ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &mixRun{
+		t: t, name: name, namespace: ns, namespaces: []string{ns}, dir: dir, r: r, ctx: ctx, cancel: cancel,
+		jobs: newJobPlans(r, ns, "cj", n), started: time.Now(),
+	}
+	t.Cleanup(run.cancel)
+	run.startCappedClass()
+	obs, err := startObserver(run.namespaces...)
 	if err != nil {
 		t.Fatalf("starting the observer: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &mixRun{
-		t: t, name: name, namespace: ns, dir: dir, r: r, obs: obs, ctx: ctx, cancel: cancel,
-		jobs: newJobPlans(r, ns, "cj", n), started: time.Now(),
-	}
-	t.Cleanup(func() { run.cancel(); run.obs.stop() })
+	run.obs = obs
+	t.Cleanup(obs.stop)
 	if run.kubelet, err = startKubelet(ctx, obs, r); err != nil {
 		t.Fatalf("starting the kubelet: %v", err)
 	}
@@ -75,7 +86,7 @@ func newMixRun(t *testing.T, name string, n int) *mixRun {
 	for _, j := range run.jobs {
 		counts[fmt.Sprintf("%s→%s", j.plan, j.expect.phase)]++
 	}
-	t.Logf("%s: %d jobs in namespace %s: %v", name, n, ns, counts)
+	t.Logf("%s: %d jobs in namespaces %v, %d of them in ExtractorClass %s: %v", name, n, run.namespaces, run.capped, run.class.Name, counts)
 	return run
 }
 
@@ -181,34 +192,36 @@ func (m *mixRun) verify(stuck []*jobPlan) []violation {
 			job.Status.Phase, job.Status.Attempt, job.Status.RetryCount, job.Status.Message)
 	}
 
-	jobs := &ejv1.ExtractionJobList{}
-	pods := &corev1.PodList{}
-	if err := retryUntil(ctx, time.Minute, func(ctx context.Context) error {
-		if err := admin.List(ctx, jobs, client.InNamespace(m.namespace)); err != nil {
-			return err
-		}
-		return admin.List(ctx, pods, client.InNamespace(m.namespace))
-	}); err != nil {
-		return append(out, violation{what: "listing the run's jobs and Pods: " + err.Error()})
-	}
-	byName := map[string]*ejv1.ExtractionJob{}
+	byKey := map[string]*ejv1.ExtractionJob{}
 	byUID := map[types.UID]*ejv1.ExtractionJob{}
-	for i := range jobs.Items {
-		byName[jobs.Items[i].Name] = &jobs.Items[i]
-		byUID[jobs.Items[i].UID] = &jobs.Items[i]
-	}
 	podsOfJob := map[types.UID][]corev1.Pod{}
-	for _, pod := range pods.Items {
-		uid := types.UID(pod.Labels[ejv1.JobUIDLabel])
-		if byUID[uid] == nil {
-			out = append(out, violation{job: m.namespace + "/?", what: fmt.Sprintf("Pod %s belongs to no job (job-uid %q): leaked", pod.Name, uid)})
-			continue
+	for _, ns := range m.namespaces {
+		jobs := &ejv1.ExtractionJobList{}
+		pods := &corev1.PodList{}
+		if err := retryUntil(ctx, time.Minute, func(ctx context.Context) error {
+			if err := admin.List(ctx, jobs, client.InNamespace(ns)); err != nil {
+				return err
+			}
+			return admin.List(ctx, pods, client.InNamespace(ns))
+		}); err != nil {
+			return append(out, violation{what: "listing the run's jobs and Pods: " + err.Error()})
 		}
-		podsOfJob[uid] = append(podsOfJob[uid], pod)
+		for i := range jobs.Items {
+			byKey[ns+"/"+jobs.Items[i].Name] = &jobs.Items[i]
+			byUID[jobs.Items[i].UID] = &jobs.Items[i]
+		}
+		for _, pod := range pods.Items {
+			uid := types.UID(pod.Labels[ejv1.JobUIDLabel])
+			if byUID[uid] == nil {
+				out = append(out, violation{job: ns + "/?", what: fmt.Sprintf("Pod %s belongs to no job (job-uid %q): leaked", pod.Name, uid)})
+				continue
+			}
+			podsOfJob[uid] = append(podsOfJob[uid], pod)
+		}
 	}
 
 	for _, j := range m.jobs {
-		job := byName[j.name]
+		job := byKey[j.key()]
 		if job == nil {
 			add(j, "lost: the job no longer exists")
 			continue
@@ -242,6 +255,21 @@ func (m *mixRun) verifyJob(j *jobPlan, job *ejv1.ExtractionJob, pods []corev1.Po
 	}
 	if counted := st.Attempt - st.DisruptionCount; counted > j.maxRetries+1 {
 		add("%d counted attempts, more than maxRetries+1 = %d", counted, j.maxRetries+1)
+	}
+
+	// The job runs in its class, and so does every attempt; a job
+	// cancelled before its first attempt never chose one.
+	wantClass := j.class
+	if wantClass == "" {
+		wantClass = controlplane.DefaultClassName
+	}
+	if st.Attempt > 0 && st.ExtractorClassName != wantClass {
+		add("status.extractorClassName %q, want %q", st.ExtractorClassName, wantClass)
+	}
+	for _, pod := range pods {
+		if got := pod.Labels[ejv1.ExtractorClassLabel]; got != wantClass {
+			add("Pod %s has class label %q, want %q", pod.Name, got, wantClass)
+		}
 	}
 
 	// Every Pod the job ever had, as the observer saw them.

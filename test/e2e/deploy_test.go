@@ -54,6 +54,16 @@ var _ = Describe("The deployment in config/default", func() {
 		Entry(nil, "yes", "create", "tokenreviews.authentication.k8s.io"),
 		Entry(nil, "yes", "create", "subjectaccessreviews.authorization.k8s.io"),
 		Entry(nil, "yes", "update", "leases.coordination.k8s.io", "-n", operatorNamespace),
+		// ExtractorClasses: read them, write their status; namespaces for
+		// their namespaceSelector.
+		Entry(nil, "yes", "get", "extractorclasses.extraction.pybase.io"),
+		Entry(nil, "yes", "list", "extractorclasses.extraction.pybase.io"),
+		Entry(nil, "yes", "watch", "extractorclasses.extraction.pybase.io"),
+		Entry(nil, "yes", "update", "extractorclasses.extraction.pybase.io", "--subresource=status"),
+		Entry(nil, "yes", "patch", "extractorclasses.extraction.pybase.io", "--subresource=status"),
+		Entry(nil, "yes", "get", "namespaces"),
+		Entry(nil, "yes", "list", "namespaces"),
+		Entry(nil, "yes", "watch", "namespaces"),
 		// Clusters with the OwnerReferencesPermissionEnforcement admission
 		// plugin (OpenShift, hardened clusters) refuse a Pod whose owner
 		// reference sets blockOwnerDeletion unless its creator may update the
@@ -64,6 +74,12 @@ var _ = Describe("The deployment in config/default", func() {
 		Entry(nil, "no", "patch", "extractionjobs.extraction.pybase.io", "-n", "default"),
 		Entry(nil, "no", "create", "extractionjobs.extraction.pybase.io", "-n", "default"),
 		Entry(nil, "no", "update", "pods", "-n", "default"),
+		// Only administrators say what runs.
+		Entry(nil, "no", "create", "extractorclasses.extraction.pybase.io"),
+		Entry(nil, "no", "update", "extractorclasses.extraction.pybase.io"),
+		Entry(nil, "no", "patch", "extractorclasses.extraction.pybase.io"),
+		Entry(nil, "no", "delete", "extractorclasses.extraction.pybase.io"),
+		Entry(nil, "no", "update", "namespaces"),
 		Entry(nil, "no", "create", "pods", "--subresource=exec", "-n", "default"),
 		Entry(nil, "no", "get", "secrets", "-n", "default"),
 		Entry(nil, "no", "list", "secrets", "-A"),

@@ -145,7 +145,8 @@ var _ = BeforeSuite(func() {
 	}
 	// One log per run.
 	Expect(os.RemoveAll(filepath.Join(artifacts, "operator.log"))).To(Succeed())
-	op, err = operator.New(artifacts, "operator", append([]string{binary, "--kubeconfig", operatorConfig}, args...), operator.Options{})
+	op, err = operator.New(artifacts, "operator", append([]string{binary, "--kubeconfig", operatorConfig}, args...),
+		operator.Options{Markers: []string{operator.JobWorkersStarted}})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(op.Start()).To(Succeed())
 	Eventually(func() (int, error) {

@@ -32,7 +32,15 @@ type sampleOutcome struct {
 	message         string            // prefix of the final status.message
 	seen            []string          // prefixes of status.message seen on the way, in order
 	result          string            // status.result as JSON
+	// extractorClass runs the job: config/default's default class unless the
+	// sample names one.
+	extractorClass string
+	// memory is what each attempt ran with, when its class sets a memory limit.
+	memory []string
 }
+
+// defaultClass is the default class that config/default installs.
+const defaultClass = "reference"
 
 var sampleOutcomes = map[string]sampleOutcome{
 	"drawing-pdf": {
@@ -64,6 +72,8 @@ var sampleOutcomes = map[string]sampleOutcome{
 		errorType: "OOMKilled", class: ejv1.ClassRetryable,
 		seen:   []string{"Retry 1/3: OOMKilled: "},
 		result: `{"pages":412}`,
+		// large-pdf doubles the memory after an OOMKilled attempt.
+		extractorClass: "large-pdf", memory: []string{"1Gi", "2Gi"},
 	},
 	"slow-timeout": {
 		phase: ejv1.PhaseSucceeded, retryCount: 1, attempt: 2,
@@ -108,6 +118,25 @@ var _ = Describe("The samples in config/samples", Ordered, func() {
 		for _, name := range names {
 			Expect(sampleOutcomes).To(HaveKey(name))
 		}
+	})
+
+	It("install the capped class werk24-api and large-pdf beside config/default's default class", func() {
+		rows := parseTable(kubectlOK("get", "extractorclasses", "werk24-api", "large-pdf", defaultClass))
+		Expect(rows).To(HaveLen(4))
+		column := map[string]int{}
+		for i, h := range rows[0] {
+			column[h] = i
+		}
+		Expect(column).To(HaveKey("MAX"))
+		Expect(column).To(HaveKey("DEFAULT"))
+		byName := map[string][]string{}
+		for _, row := range rows[1:] {
+			byName[row[0]] = row
+		}
+		Expect(byName["werk24-api"][column["MAX"]]).To(Equal("2"))
+		Expect(byName["large-pdf"][column["MAX"]]).To(Equal("3"))
+		Expect(byName[defaultClass][column["DEFAULT"]]).To(Equal("true"))
+		Expect(byName["werk24-api"][column["DEFAULT"]]).To(Equal("false"))
 	})
 
 	It("let `kubectl wait` return on condition Complete and on condition Failed", func() {
@@ -191,6 +220,22 @@ var _ = Describe("The samples in config/samples", Ordered, func() {
 				ejv1.PhaseCancelled: ejv1.ConditionFailed,
 			}[want.phase]
 			Expect(apimeta.IsStatusConditionTrue(st.Conditions, condition)).To(BeTrue(), "condition %s", condition)
+			wantClass := want.extractorClass
+			if wantClass == "" {
+				wantClass = defaultClass
+			}
+			Expect(st.ExtractorClassName).To(Equal(wantClass), "status.extractorClassName")
+			var memory []string
+			for _, r := range st.Attempts {
+				if r.Memory != nil {
+					memory = append(memory, r.Memory.String())
+				}
+			}
+			if want.memory == nil {
+				Expect(memory).To(BeEmpty(), "memory of each attempt")
+			} else {
+				Expect(memory).To(Equal(want.memory), "memory of each attempt")
+			}
 			Expect(history.messagesOf(name)).To(ContainElements(prefixMatchers(want.seen)...), "messages on the way")
 			// Messages must come in order, with nothing going backwards.
 			Expect(indexOfPrefixes(history.messagesOf(name), want.seen)).To(BeTrue(), "messages in order: %v", history.messagesOf(name))

@@ -8,6 +8,12 @@ import (
 	"strings"
 )
 
+// JobWorkersStarted is in the line the operator logs once the job
+// controller's caches synced and its workers run (after it took the lease,
+// with leader election): a marker (Options.Markers) for a test that must
+// know when a restarted operator acts again.
+const JobWorkersStarted = `"msg":"Starting workers","controller":"extractionjob"`
+
 // LogLine is one JSON line of the operator's zap log.
 type LogLine struct {
 	Level     string `json:"level"`
