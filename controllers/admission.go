@@ -681,6 +681,25 @@ func (q *admissionQueue) staleEntry(ctx context.Context, class string, asker typ
 	}
 }
 
+// expectWaiting puts the jobs that waited for a capped class to appear (or
+// to serve their format) in its queue, in their order, before any of them
+// asks: they become ready together, and without this the first one a worker
+// happens to reconcile would take the free slot, not the first that came.
+func (q *admissionQueue) expectWaiting(class *ejv1.ExtractorClass, jobs []ejv1.ExtractionJob) {
+	if !capsOf(class).capped() {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range jobs {
+		job := &jobs[i]
+		if job.Status.Phase.Finished() || job.Spec.Cancel || !job.DeletionTimestamp.IsZero() {
+			continue
+		}
+		q.enqueue(client.ObjectKeyFromObject(job), class.Name, queueOrderKey(job))
+	}
+}
+
 // podCreateFailed gives back the reservation of an admitted job whose Pod
 // create failed, and puts the job back in its place in the queue.
 func (q *admissionQueue) podCreateFailed(job types.NamespacedName) {

@@ -378,3 +378,22 @@ func TestAFinishedPodWakesAsManyHeadsAsSlotsAreFree(t *testing.T) {
 		t.Errorf("woken (-want +got):\n%s", diff)
 	}
 }
+
+func TestJobsThatWaitedForTheirClassStartFirstComeFirstServed(t *testing.T) {
+	capped := admissionTestClass("capped", ptr.To[int32](1), nil)
+	first := admissionTestJob("a", "first", 1, ejv1.PhasePending)
+	second := admissionTestJob("b", "second", 2, ejv1.PhasePending)
+	third := admissionTestJob("a", "third", 3, ejv1.PhasePending)
+	q := newAdmissionQueue(fakeAdmissionCache(first, second, third), clocktesting.NewFakeClock(queueEpoch))
+	// The class appears; its watch hands over the jobs that waited for it,
+	// and their reconciles then run in any order.
+	q.expectWaiting(capped, []ejv1.ExtractionJob{*third, *first, *second})
+	for _, later := range []*ejv1.ExtractionJob{third, second} {
+		if got := mustAdmit(t, q, later, capped); got.Admitted {
+			t.Errorf("%s took the slot before the job that waited longest", later.Name)
+		}
+	}
+	if got := mustAdmit(t, q, first, capped); !got.Admitted {
+		t.Errorf("the job that waited longest was refused the free slot")
+	}
+}

@@ -510,12 +510,14 @@ func (r *ExtractionJobReconciler) deletePod(ctx context.Context, pod *corev1.Pod
 // their format, from the cache's index.
 func (r *ExtractionJobReconciler) jobsAwaiting(ctx context.Context, obj client.Object) []reconcile.Request {
 	var requests []reconcile.Request
-	for _, key := range classAwaitedAs(obj.(*ejv1.ExtractorClass)) {
+	class := obj.(*ejv1.ExtractorClass)
+	for _, key := range classAwaitedAs(class) {
 		jobs := &ejv1.ExtractionJobList{}
 		if err := r.client.List(ctx, jobs, client.MatchingFields{waitingForClassField: key}); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "listing the jobs that wait for a class", "extractorClass", obj.GetName())
 			continue
 		}
+		r.queue.expectWaiting(class, jobs.Items)
 		for _, job := range jobs.Items {
 			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&job)})
 		}
