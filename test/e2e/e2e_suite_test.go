@@ -121,8 +121,12 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.NewWithWatch(restConfig, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	By("deploying config/default: namespace, CRD, RBAC and Deployment")
-	kubectlOK("apply", "--server-side", "--force-conflicts", "-k", filepath.Join(root, "config", "default"))
+	By("deploying config/default as `make deploy` does: namespace, CRDs, RBAC, Deployment and the default class")
+	deploy := exec.Command(filepath.Join(root, "hack", "deploy.sh"), "apply")
+	deploy.Env = append(os.Environ(), "KUBECTL="+kubectlBinary, "KUBECONFIG="+kubeconfig,
+		"DEPLOY_OVERLAY="+filepath.Join(artifacts, "deploy"))
+	_, err = run(deploy)
+	Expect(err).NotTo(HaveOccurred())
 	kubectlOK("wait", "--for=condition=Established", "crd/"+crdName, "--timeout=60s")
 
 	By("building the operator")
