@@ -25,16 +25,7 @@ import (
 func TestKillRestart(t *testing.T) {
 	start := time.Now()
 	run := newMixRun(t, "kill-restart", prof.jobs)
-	op, err := operator.New(run.dir, "operator", append([]string{manager}, operatorArgs()...), operatorOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run.operatorLogs = []string{op.LogPath}
-	run.operatorDown()
-	if err := op.Start(); err != nil {
-		t.Fatal(err)
-	}
-	run.operatorUpWhenReady(op)
+	op := run.startOperator()
 	defer op.Kill()
 	run.createJobs(prof.createOver)
 

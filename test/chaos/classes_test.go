@@ -60,6 +60,57 @@ func (m *mixRun) startCappedClass() {
 	}
 }
 
+// stopClassWatch stops the class's watch once every job finished and
+// returns its report, with the violations it found and those of the
+// class's own status: nothing runs and nothing waits, so no slot leaked;
+// classDone, when set, adds what else the class's final status must show.
+func (m *mixRun) stopClassWatch(classDone func(*ejv1.ExtractorClass) error) (classwatch.Report, []violation) {
+	var out []violation
+	class := &ejv1.ExtractorClass{}
+	// The class status is written at most every 5 s.
+	err := retryUntil(context.Background(), 20*time.Second, func(ctx context.Context) error {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(m.class), class); err != nil {
+			return err
+		}
+		if class.Status.Running != 0 || class.Status.Queued != 0 {
+			return fmt.Errorf("status says running %d, queued %d", class.Status.Running, class.Status.Queued)
+		}
+		if classDone != nil {
+			return classDone(class)
+		}
+		return nil
+	})
+	if err != nil {
+		out = append(out, violation{what: fmt.Sprintf("ExtractorClass %s after every job finished: %v", m.class.Name, err)})
+	}
+	inFlight := m.classWatch.InFlight()
+	report := m.classWatch.Stop()
+	if inFlight != 0 {
+		out = append(out, violation{what: fmt.Sprintf("%d Pods of ExtractorClass %s still in flight after every job finished", inFlight, m.class.Name)})
+	}
+	for _, v := range report.Violations {
+		out = append(out, violation{what: v})
+	}
+	return report, out
+}
+
+// startOperator starts the run's operator process and tells the class's
+// watch when its workers run.
+func (m *mixRun) startOperator() *operator.Process {
+	m.t.Helper()
+	op, err := operator.New(m.dir, "operator", append([]string{manager}, operatorArgs()...), operatorOptions)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.operatorLogs = []string{op.LogPath}
+	m.operatorDown()
+	if err := op.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	m.operatorUpWhenReady(op)
+	return op
+}
+
 // operatorDown excuses the queue from now until an operator's workers run
 // again (operatorUpWhenReady).
 func (m *mixRun) operatorDown() { m.classWatch.OperatorDown() }
@@ -85,33 +136,10 @@ func (m *mixRun) apiserverRestarted(from, ready time.Time, down time.Duration) {
 	m.classWatch.Excuse(from, ready.Add(min(2*down, 60*time.Second)+restartSettle))
 }
 
-// checkCappedClass stops the class's watch once every job finished and
-// reports what it found, with the class's own status: nothing runs and
-// nothing waits, so no slot leaked.
+// checkCappedClass stops the capped class's watch once every job finished
+// (stopClassWatch) and summarises what it found.
 func (m *mixRun) checkCappedClass() ([]violation, string) {
-	var out []violation
-	class := &ejv1.ExtractorClass{}
-	// The class status is written at most every 5 s.
-	err := retryUntil(context.Background(), 20*time.Second, func(ctx context.Context) error {
-		if err := admin.Get(ctx, client.ObjectKeyFromObject(m.class), class); err != nil {
-			return err
-		}
-		if class.Status.Running != 0 || class.Status.Queued != 0 {
-			return fmt.Errorf("status says running %d, queued %d", class.Status.Running, class.Status.Queued)
-		}
-		return nil
-	})
-	if err != nil {
-		out = append(out, violation{what: fmt.Sprintf("ExtractorClass %s after every job finished: %v", m.class.Name, err)})
-	}
-	inFlight := m.classWatch.InFlight()
-	report := m.classWatch.Stop()
-	if inFlight != 0 {
-		out = append(out, violation{what: fmt.Sprintf("%d Pods of ExtractorClass %s still in flight after every job finished", inFlight, m.class.Name)})
-	}
-	for _, v := range report.Violations {
-		out = append(out, violation{what: v})
-	}
+	report, out := m.stopClassWatch(nil)
 	if report.Peak == 0 {
 		out = append(out, violation{what: fmt.Sprintf("the watch of ExtractorClass %s saw no Pod in flight", m.class.Name)})
 	}

@@ -66,7 +66,10 @@ type jobPlan struct {
 	backoff         ejv1.Backoff
 	cancel          bool   // the test sets spec.cancel after a random delay
 	class           string // the ExtractorClass it names; "" for the default
-	expect          expectation
+	// failure is the termination message of its failing attempts;
+	// "" for chaosFailure.
+	failure string
+	expect  expectation
 }
 
 func (j *jobPlan) key() string { return j.namespace + "/" + j.name }
@@ -156,21 +159,13 @@ var mix = []struct {
 
 // newJobPlans draws n jobs from the mix.
 func newJobPlans(r *lockedRand, namespace, prefix string, n int) []*jobPlan {
-	total := 0
-	for _, m := range mix {
-		total += m.weight
+	weights := make([]int, len(mix))
+	for i, m := range mix {
+		weights[i] = m.weight
 	}
 	jobs := make([]*jobPlan, 0, n)
 	for i := range n {
-		pick := r.intN(total)
-		m := mix[0]
-		for _, candidate := range mix {
-			if pick < candidate.weight {
-				m = candidate
-				break
-			}
-			pick -= candidate.weight
-		}
+		m := mix[r.weighted(weights)]
 		j := &jobPlan{
 			namespace: namespace, name: fmt.Sprintf("%s-%04d", prefix, i),
 			plan:       parsePlan(m.plan),
@@ -183,6 +178,22 @@ func newJobPlans(r *lockedRand, namespace, prefix string, n int) []*jobPlan {
 	return jobs
 }
 
+// weighted picks an index with a chance proportional to its weight.
+func (l *lockedRand) weighted(weights []int) int {
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	pick := l.intN(total)
+	for i, w := range weights {
+		if pick < w {
+			return i
+		}
+		pick -= w
+	}
+	return 0
+}
+
 // object is the ExtractionJob of a plan.
 func (j *jobPlan) object() *ejv1.ExtractionJob {
 	opts := []builders.JobOption{
@@ -192,5 +203,9 @@ func (j *jobPlan) object() *ejv1.ExtractionJob {
 	if j.class != "" {
 		opts = append(opts, builders.WithClass(j.class))
 	}
-	return builders.ExtractionJob(j.namespace, j.name, j.plan.simPlan(), opts...)
+	sp := j.plan.simPlan()
+	if j.failure != "" {
+		sp.Message = j.failure
+	}
+	return builders.ExtractionJob(j.namespace, j.name, sp, opts...)
 }

@@ -15,6 +15,13 @@
 // holds and that no job stays Queued while a slot it may take is free; at
 // the end no Pod of the class is left in flight and its status counts none.
 //
+// The circuit-breaker run (TestCircuitBreaker) sends its jobs through a
+// class with spec.circuitBreaker whose first attempts fail with
+// ServiceUnavailable, kills the operator and restarts the kube-apiserver
+// meanwhile, and checks with the same watch that no retry is spent while the
+// circuit is open and no more probes run than allowed, and at the end that
+// every job finished soon after the circuit last closed.
+//
 // Run it with `make test-chaos-short` (about 3 minutes) or `make test-chaos`
 // (1,000 jobs, at least 20 operator kills, two kube-apiserver restarts). It is
 // built only with the `chaos` tag, so `go test ./...` skips it.
@@ -27,6 +34,8 @@
 //	CHAOS_APISERVER_RESTARTS  kube-apiserver restarts in that run
 //	CHAOS_WRITE_JOBS          jobs in the write-failure run
 //	CHAOS_LEADER_JOBS         jobs in the leader-election run
+//	CHAOS_BREAKER_JOBS        jobs in the circuit-breaker run
+//	CHAOS_BREAKER_KILLS       operator SIGKILLs in that run
 //	CHAOS_SEED                seed of the job mix and of the fault timing
 //	CHAOS_ARTIFACTS           where logs and evidence go (default bin/chaos)
 //	KUBEBUILDER_ASSETS        directory with etcd and kube-apiserver (default bin/envtest-*)
@@ -74,6 +83,8 @@ type profile struct {
 	// The other runs.
 	writeJobs, leaderJobs, leaderKills int
 	writeFailRate                      float64
+	// The circuit-breaker run.
+	breakerJobs, breakerKills int
 	// converge bounds how long after the last fault every job must be finished.
 	converge time.Duration
 	// quiet is how long the operator log must stay free of reconcile errors
@@ -86,12 +97,14 @@ var profiles = map[string]profile{
 		name: "short", jobs: 100, kills: 5, apiRestarts: 1,
 		killGapMin: 2 * time.Second, killGapMax: 7 * time.Second, createOver: 10 * time.Second,
 		writeJobs: 50, leaderJobs: 40, leaderKills: 1, writeFailRate: 0.2,
+		breakerJobs: 20, breakerKills: 2,
 		converge: 90 * time.Second, quiet: 5 * time.Second,
 	},
 	"long": {
 		name: "long", jobs: 1000, kills: 24, apiRestarts: 2,
 		killGapMin: 3 * time.Second, killGapMax: 10 * time.Second, createOver: 2 * time.Minute,
 		writeJobs: 300, leaderJobs: 200, leaderKills: 2, writeFailRate: 0.2,
+		breakerJobs: 200, breakerKills: 6,
 		converge: 5 * time.Minute, quiet: 10 * time.Second,
 	},
 }
@@ -144,6 +157,8 @@ func setUp() error {
 	p.apiRestarts = envInt("CHAOS_APISERVER_RESTARTS", p.apiRestarts)
 	p.writeJobs = envInt("CHAOS_WRITE_JOBS", p.writeJobs)
 	p.leaderJobs = envInt("CHAOS_LEADER_JOBS", p.leaderJobs)
+	p.breakerJobs = envInt("CHAOS_BREAKER_JOBS", p.breakerJobs)
+	p.breakerKills = envInt("CHAOS_BREAKER_KILLS", p.breakerKills)
 	prof = p
 	seed = uint64(envInt("CHAOS_SEED", int(time.Now().UnixNano()%1_000_000)))
 

@@ -168,19 +168,26 @@ func (m *mixRun) waitFinished(deadline time.Time) []*jobPlan {
 	}
 }
 
-// verify checks the end state of every job and of every Pod against the
-// plans, and adds what the observer saw while the run went on.
-func (m *mixRun) verify(stuck []*jobPlan) []violation {
-	ctx := context.Background()
+// harnessViolations are the test's own failures: jobs it could not create
+// or cancel, Pod statuses its kubelet could not write.
+func (m *mixRun) harnessViolations() []violation {
 	var out []violation
-	add := func(j *jobPlan, format string, args ...any) {
-		out = append(out, violation{job: j.key(), what: fmt.Sprintf(format, args...)})
-	}
 	for _, e := range m.createErr {
 		out = append(out, violation{what: "the test could not create or cancel a job: " + e})
 	}
 	if n := m.kubelet.AbandonedWrites(); n > 0 {
 		out = append(out, violation{what: fmt.Sprintf("the test's kubelet failed to write %d Pod statuses", n)})
+	}
+	return out
+}
+
+// verify checks the end state of every job and of every Pod against the
+// plans, and adds what the observer saw while the run went on.
+func (m *mixRun) verify(stuck []*jobPlan) []violation {
+	ctx := context.Background()
+	out := m.harnessViolations()
+	add := func(j *jobPlan, format string, args ...any) {
+		out = append(out, violation{job: j.key(), what: fmt.Sprintf(format, args...)})
 	}
 	for _, j := range stuck {
 		job, err := m.obs.currentJob(ctx, j.namespace, j.name)

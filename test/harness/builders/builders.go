@@ -112,6 +112,11 @@ func WithMaxRunningPerNamespace(n int32) ClassOption {
 	return func(class *ejv1.ExtractorClass) { class.Spec.MaxRunningPerNamespace = ptr.To(n) }
 }
 
+// WithCircuitBreaker turns the class's circuit breaker on.
+func WithCircuitBreaker(cb ejv1.CircuitBreaker) ClassOption {
+	return func(class *ejv1.ExtractorClass) { class.Spec.CircuitBreaker = &cb }
+}
+
 // AttemptPod is a Pod of no job that looks like the given attempt's Pod to
 // KWOK's stages and to the simulated kubelet: the job-uid and attempt
 // labels, the plan's annotations, one extractor container, and the

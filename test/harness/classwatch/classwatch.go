@@ -93,15 +93,20 @@ type Report struct {
 	Violations []string
 	// Timeline is every Pod event, for checks of order.
 	Timeline []PodEvent
+	// Circuit is what the Watch saw of the class's circuit breaker, when
+	// the class has one.
+	Circuit CircuitReport
 }
 
 type podState struct {
+	uid       types.UID
 	namespace string
 	name      string
 	job       string
 	jobUID    types.UID
 	attempt   int
 	inFlight  bool
+	probe     bool // a probe of the class's half-open circuit
 }
 
 type jobState struct {
@@ -129,6 +134,7 @@ type Watch struct {
 	excused   []period
 	waits     []wait
 	report    Report
+	circuit   *circuitState
 }
 
 type period struct{ from, to time.Time }
@@ -158,7 +164,7 @@ func Start(ctx context.Context, opts Options) (*Watch, error) {
 		opts: opts, client: cl,
 		pods: map[types.UID]*podState{}, jobs: map[types.UID]*jobState{},
 		queuedAny: map[types.UID]bool{}, freeSince: map[types.UID]time.Time{},
-		downSince: map[string]time.Time{},
+		downSince: map[string]time.Time{}, circuit: newCircuitState(),
 	}
 	ctx, w.cancel = context.WithCancel(ctx)
 	podRV, err := w.listPods(ctx, false)
@@ -170,6 +176,15 @@ func Start(ctx context.Context, opts Options) (*Watch, error) {
 	if err != nil {
 		w.cancel()
 		return nil, err
+	}
+	if w.hasBreaker() {
+		classRV, err := w.listClass(ctx)
+		if err != nil {
+			w.cancel()
+			return nil, err
+		}
+		w.done.Add(1)
+		go w.follow(ctx, "class", classRV, &ejv1.ExtractorClassList{}, w.classSelector(), w.listClass, w.classEvent)
 	}
 	w.done.Add(2)
 	go w.follow(ctx, "pods", podRV, &corev1.PodList{}, w.podSelector(), func(ctx context.Context) (string, error) { return w.listPods(ctx, true) }, w.podEvent)
@@ -201,14 +216,22 @@ func (w *Watch) Excuse(from, to time.Time) {
 func (w *Watch) excuseFrom(source string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.excuseFromLocked(source, time.Now())
+}
+
+func (w *Watch) excuseFromLocked(source string, at time.Time) {
 	if _, down := w.downSince[source]; !down {
-		w.downSince[source] = time.Now()
+		w.downSince[source] = at
 	}
 }
 
 func (w *Watch) excuseUntil(source string, at time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.excuseUntilLocked(source, at)
+}
+
+func (w *Watch) excuseUntilLocked(source string, at time.Time) {
 	// An up older than the down is a late report of the incarnation before.
 	if since, down := w.downSince[source]; down && !at.Before(since) {
 		w.excused = append(w.excused, period{since, at})
@@ -267,6 +290,7 @@ func (w *Watch) Stop() Report {
 		}
 	}
 	w.report.JobsQueued = len(w.queuedAny)
+	w.report.Circuit = w.circuitReport()
 	report := w.report
 	report.Timeline = append([]PodEvent(nil), w.report.Timeline...)
 	report.Violations = append([]string(nil), w.report.Violations...)
@@ -377,6 +401,7 @@ func (w *Watch) listPods(ctx context.Context, relist bool) (string, error) {
 		w.setPod(now, &pods.Items[i], false, relist)
 	}
 	w.checkCap(now, "a relisted snapshot")
+	w.checkProbes(now, "a relisted snapshot")
 	w.checkQueue(now)
 	if relist {
 		w.report.Relists++
@@ -408,7 +433,9 @@ func (w *Watch) podEvent(ev watch.Event) {
 	defer w.mu.Unlock()
 	now := time.Now()
 	w.setPod(now, pod, ev.Type == watch.Deleted, false)
-	w.checkCap(now, fmt.Sprintf("Pod %s/%s %s (resourceVersion %s)", pod.Namespace, pod.Name, ev.Type, pod.ResourceVersion))
+	after := fmt.Sprintf("Pod %s/%s %s (resourceVersion %s)", pod.Namespace, pod.Name, ev.Type, pod.ResourceVersion)
+	w.checkCap(now, after)
+	w.checkProbes(now, after)
 	w.checkQueue(now)
 }
 
@@ -436,20 +463,24 @@ func (w *Watch) setPod(now time.Time, pod *corev1.Pod, deleted, relist bool) {
 	finished := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	if p == nil {
 		attempt, _ := strconv.Atoi(pod.Labels[ejv1.AttemptLabel])
-		p = &podState{namespace: pod.Namespace, name: pod.Name, jobUID: types.UID(pod.Labels[ejv1.JobUIDLabel]), attempt: attempt, inFlight: !finished}
+		p = &podState{uid: pod.UID, namespace: pod.Namespace, name: pod.Name, jobUID: types.UID(pod.Labels[ejv1.JobUIDLabel]), attempt: attempt,
+			inFlight: !finished, probe: pod.Labels[ejv1.CircuitProbeLabel] == "true"}
 		if owner := metav1.GetControllerOf(pod); owner != nil {
 			p.job = owner.Name
 		}
 		w.pods[pod.UID] = p
+		w.podProbe(p)
 		kind := Started
 		if finished {
 			kind = Finished
+			w.podFinished(now, p)
 		}
 		w.record(now, p, kind, relist)
 		return
 	}
 	if p.inFlight && finished {
 		p.inFlight = false
+		w.podFinished(now, p)
 		w.record(now, p, Finished, relist)
 	}
 }
@@ -468,6 +499,7 @@ func (w *Watch) setJob(job *ejv1.ExtractionJob, deleted bool) {
 		delete(w.jobs, job.UID)
 		return
 	}
+	w.jobRecords(job)
 	queued := job.Status.Phase == ejv1.PhaseQueued && job.Status.ExtractorClassName == w.opts.Class.Name
 	if queued {
 		w.queuedAny[job.UID] = true

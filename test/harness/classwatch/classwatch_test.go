@@ -45,25 +45,8 @@ func TestLongestOutsideSkipsTheExcusedPeriods(t *testing.T) {
 // job's Queued status, and the Watch must see the cap broken and a job
 // waiting while a slot is free.
 func TestWatchFindsTheCapExceededAndAJobQueuedWhileASlotIsFree(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts etcd and kube-apiserver")
-	}
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(ejv1.AddToScheme(scheme))
-	cp, err := controlplane.Start(controlplane.Options{Dir: t.TempDir(), Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp, cl := startControlPlane(t)
 	ctx := context.Background()
-	cl, err := client.New(cp.Config(-1, 0), client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.Create(ctx, builders.Namespace("tenant", nil)); err != nil {
-		t.Fatal(err)
-	}
 	class := builders.ExtractorClass("capped", "registry.example/x:1", builders.WithMaxRunning(1))
 	w, err := Start(ctx, Options{Config: cp.Config(-1, 0), Class: class, Grace: 300 * time.Millisecond})
 	if err != nil {
@@ -106,4 +89,29 @@ func TestWatchFindsTheCapExceededAndAJobQueuedWhileASlotIsFree(t *testing.T) {
 	if !strings.Contains(joined, "2 Pods of ExtractorClass capped in flight") || !strings.Contains(joined, "job tenant/waits stayed Queued") {
 		t.Errorf("violations:\n%s\nwant the cap exceeded and tenant/waits queued while a slot was free", joined)
 	}
+}
+
+// startControlPlane starts etcd and kube-apiserver with a namespace
+// "tenant", for a test that plays the operator by hand.
+func startControlPlane(t *testing.T) (*controlplane.ControlPlane, client.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver")
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(ejv1.AddToScheme(scheme))
+	cp, err := controlplane.Start(controlplane.Options{Dir: t.TempDir(), Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	cl, err := client.New(cp.Config(-1, 0), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Create(context.Background(), builders.Namespace("tenant", nil)); err != nil {
+		t.Fatal(err)
+	}
+	return cp, cl
 }
