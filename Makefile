@@ -134,7 +134,7 @@ bench: ## Operator vs batch/v1 Job controller vs API ceiling on fresh local API 
 ##@ Chaos
 
 .PHONY: test-chaos-short
-test-chaos-short: envtest-assets ## Faults, short (~3-4 min): 100 jobs (a third in a capped ExtractorClass), 5 operator SIGKILLs, 1 kube-apiserver restart, leader failover, 20 % failed writes, deletions.
+test-chaos-short: envtest-assets ## Faults, short (~5 min): 100 jobs (a third in a capped ExtractorClass), 5 operator SIGKILLs, 1 kube-apiserver restart, leader failover, 20 % failed writes, deletions, and a circuit breaker under kills.
 	go vet -tags chaos ./test/chaos
 	CHAOS_PROFILE=short go test -tags chaos ./test/chaos -count=1 -timeout 20m -v
 
