@@ -123,6 +123,14 @@ func run() error {
 			}
 		}
 	}
+	if s.Runs("queue") {
+		for _, n := range s.QueueN {
+			add(scenario.Queue(ctx, s, newSide(sides.OperatorName), s.OtherLimits, n, s.QueueMaxRunning))
+		}
+		for _, n := range s.QueueUncappedN {
+			add(scenario.Queue(ctx, s, newSide(sides.OperatorName), s.OtherLimits, n, 0))
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

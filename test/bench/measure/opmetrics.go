@@ -27,6 +27,12 @@ type OperatorView struct {
 	// more than a second after their nextRetryAt; nil in a bench.json
 	// written before it was measured.
 	RetriesLaterThan1s *float64 `json:"retriesLaterThan1s,omitempty"`
+	// AdmittedAfterWaiting counts the jobs the operator admitted after they
+	// waited in an ExtractorClass's queue (extractionjob_queue_wait_seconds),
+	// and SlotWaitMeanMs and SlotWaitP99Ms are how long they waited.
+	AdmittedAfterWaiting float64 `json:"admittedAfterWaiting,omitempty"`
+	SlotWaitMeanMs       float64 `json:"slotWaitMeanMs,omitempty"`
+	SlotWaitP99Ms        float64 `json:"slotWaitP99MsAtMost,omitempty"`
 }
 
 // ScrapeOperatorView reads the metrics of the named controller.
@@ -118,6 +124,10 @@ func operatorView(families map[string]*dto.MetricFamily, controller string) (*Op
 		v.RetryLatenessP99Ms = histQuantile(h, 0.99) * 1000
 		later := float64(h.GetSampleCount()) - histCount(h, 1)
 		v.RetriesLaterThan1s = &later
+	}
+	if h := hist("extractionjob_queue_wait_seconds", false); h != nil {
+		v.AdmittedAfterWaiting = float64(h.GetSampleCount())
+		v.SlotWaitMeanMs, v.SlotWaitP99Ms = histMean(h)*1000, histQuantile(h, 0.99)*1000
 	}
 	return v, nil
 }
