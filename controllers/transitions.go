@@ -296,6 +296,9 @@ func (s *reconcileScope) attemptCreated(pod *corev1.Pod, attempt int32) {
 // attemptAdopted records a Pod that an earlier reconcile created and lost
 // the status write of, as the job's next attempt since the Pod's creation.
 func (s *reconcileScope) attemptAdopted(pod *corev1.Pod, attempt int32) {
+	if class, ok := pod.Labels[ejv1.ExtractorClassLabel]; ok {
+		s.job.Status.ExtractorClassName = class
+	}
 	s.recordAttemptStarted(pod, attempt, pod.CreationTimestamp.Time)
 }
 

@@ -20,7 +20,6 @@ func operatorArgs(extra ...string) []string {
 		"--kubeconfig=" + cp.AdminKubeconfig,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
-		"--extractor-image=" + chaosImage,
 	}, extra...)
 }
 
@@ -139,6 +138,6 @@ func startInProcessOperator(injector *faultInjector, logPath string) (func(), er
 	cfg := cp.Config(50, 100)
 	cfg.Wrap(injector.wrap)
 	return operator.StartInProcess(operator.InProcessOptions{
-		Config: cfg, Scheme: scheme, LogPath: logPath, Image: chaosImage, MaxConcurrentReconciles: 4,
+		Config: cfg, Scheme: scheme, LogPath: logPath, MaxConcurrentReconciles: 4,
 	})
 }

@@ -179,6 +179,12 @@ func setUp() error {
 		return err
 	}
 	fmt.Printf("chaos: etcd and kube-apiserver ready in %s (%s)\n", time.Since(start).Round(time.Millisecond), cp.URL())
+	// Every run's jobs that name no class run in the default class.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cp.CreateDefaultClass(ctx, chaosImage); err != nil {
+		return err
+	}
 	return nil
 }
 

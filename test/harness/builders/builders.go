@@ -1,5 +1,6 @@
 // Package builders makes the objects the tests create: namespaces,
-// ExtractionJobs whose Pods play a simulation plan, and bare attempt Pods.
+// ExtractorClasses, ExtractionJobs whose Pods play a simulation plan, and
+// bare attempt Pods.
 package builders
 
 import (
@@ -61,9 +62,54 @@ func WithRetryPolicy(maxRetries, maxDisruptions int32, backoff ejv1.Backoff) Job
 	}
 }
 
+// WithClass names the ExtractorClass the job runs in
+// (spec.extractorClassName); without it the job gets its format's default.
+func WithClass(name string) JobOption {
+	return func(job *ejv1.ExtractionJob) { job.Spec.ExtractorClassName = name }
+}
+
 // WithSource sets the source URL.
 func WithSource(url string) JobOption {
 	return func(job *ejv1.ExtractionJob) { job.Spec.Source.URL = url }
+}
+
+// ClassOption changes an ExtractorClass that ExtractorClass builds.
+type ClassOption func(*ejv1.ExtractorClass)
+
+// ExtractorClass is a class named name that runs image for every format,
+// with no cap and not the default, until the options say otherwise.
+func ExtractorClass(name, image string, opts ...ClassOption) *ejv1.ExtractorClass {
+	class := &ejv1.ExtractorClass{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: ejv1.ExtractorClassSpec{
+			Formats: append([]ejv1.Format(nil), ejv1.Formats...),
+			Image:   image,
+		},
+	}
+	for _, opt := range opts {
+		opt(class)
+	}
+	return class
+}
+
+// AsDefault makes the class the default of its formats.
+func AsDefault() ClassOption {
+	return func(class *ejv1.ExtractorClass) { class.Spec.Default = true }
+}
+
+// WithFormats makes the class serve only these formats.
+func WithFormats(formats ...ejv1.Format) ClassOption {
+	return func(class *ejv1.ExtractorClass) { class.Spec.Formats = formats }
+}
+
+// WithMaxRunning caps the class's attempts across the cluster.
+func WithMaxRunning(n int32) ClassOption {
+	return func(class *ejv1.ExtractorClass) { class.Spec.MaxRunning = ptr.To(n) }
+}
+
+// WithMaxRunningPerNamespace caps the class's attempts in each namespace.
+func WithMaxRunningPerNamespace(n int32) ClassOption {
+	return func(class *ejv1.ExtractorClass) { class.Spec.MaxRunningPerNamespace = ptr.To(n) }
 }
 
 // AttemptPod is a Pod of no job that looks like the given attempt's Pod to

@@ -10,16 +10,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 )
 
-// Clients made before a restart keep working after it, graceful or with
-// SIGKILL, and the data survives: the certificates and etcd stay.
-func TestRestartedAPIServerKeepsCertificatesAndData(t *testing.T) {
+// startForTest starts a control plane that the test's cleanup stops; short
+// runs skip the test.
+func startForTest(t *testing.T) *ControlPlane {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts etcd and kube-apiserver")
 	}
@@ -28,6 +35,13 @@ func TestRestartedAPIServerKeepsCertificatesAndData(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cp.Stop() })
+	return cp
+}
+
+// Clients made before a restart keep working after it, graceful or with
+// SIGKILL, and the data survives: the certificates and etcd stay.
+func TestRestartedAPIServerKeepsCertificatesAndData(t *testing.T) {
+	cp := startForTest(t)
 	fromFile, err := clientcmd.BuildConfigFromFlags("", cp.AdminKubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -115,5 +129,26 @@ func TestControlPlaneDiesWithTheTestProcess(t *testing.T) {
 				t.Errorf("process %d outlived the test process that started it", pid)
 			}
 		}
+	}
+}
+
+// The default class is the default of every format and runs the image given.
+func TestCreateDefaultClassServesEveryFormat(t *testing.T) {
+	cp := startForTest(t)
+	if _, err := cp.CreateDefaultClass(context.Background(), "registry.example/x:1"); err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(ejv1.AddToScheme(scheme))
+	cl, err := client.New(cp.Config(-1, 0), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &ejv1.ExtractorClass{}
+	if err := cl.Get(context.Background(), client.ObjectKey{Name: DefaultClassName}, got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ejv1.Formats, got.Spec.Formats); diff != "" || !got.Spec.Default || got.Spec.Image != "registry.example/x:1" || got.Spec.MaxRunning != nil {
+		t.Errorf("the stored class: default %t, image %q, maxRunning %v, formats (-want +got):\n%s", got.Spec.Default, got.Spec.Image, got.Spec.MaxRunning, diff)
 	}
 }

@@ -23,9 +23,7 @@ type InProcessOptions struct {
 	Config *rest.Config
 	Scheme *runtime.Scheme
 	// LogPath receives the operator's JSON log (appended).
-	LogPath string
-	// Image is the extractor image of every attempt.
-	Image                   string
+	LogPath                 string
 	MaxConcurrentReconciles int
 }
 
