@@ -70,9 +70,11 @@ func startCluster(ctx context.Context, root, assetsDir string) (*cluster, error)
 		_ = c.stop()
 		return nil, fmt.Errorf("creating namespace %s: %w", workload.Namespace, err)
 	}
-	if err := cl.Create(ctx, workload.DefaultClass()); err != nil {
+	// Only the operator reads it; every side's API server gets it all the
+	// same, so that they all hold the same objects.
+	if _, err := cp.CreateDefaultClass(ctx, workload.Image); err != nil {
 		_ = c.stop()
-		return nil, fmt.Errorf("creating ExtractorClass %s: %w", workload.DefaultClassName, err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -45,9 +45,14 @@ const maxDisruptions = 5
 // ExtractionJob is a job for the operator (and the API-ceiling driver):
 // defaults everywhere except a backoff base of 1 s, as scenario 2 asks.
 func ExtractionJob(name string, plan Plan) *ejv1.ExtractionJob {
-	return builders.ExtractionJob(Namespace, name, plan.Sim(),
-		builders.WithSource("s3://bench/"+name+".pdf"),
-		builders.WithRetryPolicy(MaxRetries, maxDisruptions, ejv1.Backoff{Base: metav1.Duration{Duration: time.Second}}))
+	return extractionJob(name, plan.Sim())
+}
+
+func extractionJob(name string, plan sim.Plan, opts ...builders.JobOption) *ejv1.ExtractionJob {
+	return builders.ExtractionJob(Namespace, name, plan, append([]builders.JobOption{
+		builders.WithSource("s3://bench/" + name + ".pdf"),
+		builders.WithRetryPolicy(MaxRetries, maxDisruptions, ejv1.Backoff{Base: metav1.Duration{Duration: time.Second}}),
+	}, opts...)...)
 }
 
 // BatchJob is the same work as a batch/v1 Job with the same retry budget;
