@@ -2,7 +2,9 @@
 // batch/v1 Job controller of kube-controller-manager and with the API
 // ceiling, on fresh local API servers: throughput, API requests per job and
 // per attempt, retry punctuality, memory and cold start at scale, and
-// latency at steady arrival rates. See BENCHMARKS.md; run it with `make bench`.
+// latency at steady arrival rates; and, on the operator alone, jobs behind
+// an ExtractorClass's maxRunning (-scenarios=queue, not in the default run).
+// See BENCHMARKS.md; run it with `make bench`.
 package main
 
 import (

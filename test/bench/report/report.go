@@ -263,7 +263,7 @@ func (r *Report) Table() string {
 
 func operatorViewTable(results []*Result) *table {
 	t := newTable("Scenario", "Limits", "Rate", "Reconciles/job", "Reconcile errors", "Reconcile mean / p99 ≤ ms", "Queue wait mean / p99 ≤ ms", "Own retry lateness p99 ≤ ms", "Own retries > 1 s late",
-		"Admitted after waiting for a slot: jobs, mean / p99 ≤ s")
+		"Admitted after waiting for a slot: jobs, mean / p99 ≤ s", "GC share of Go CPU", "Allocated KiB/job", "GC cycles")
 	for _, res := range results {
 		v := res.Operator
 		if v == nil || res.Jobs == 0 {
@@ -284,11 +284,16 @@ func operatorViewTable(results []*Result) *table {
 		if q := res.Queue; q != nil {
 			scenario += fmt.Sprintf(" %d, maxRunning %d", res.Jobs, q.MaxRunning)
 		}
+		gc, alloc, cycles := "", "", ""
+		if v.GCCPUSeconds > 0 {
+			gc = fmt.Sprintf("%.0f %%", 100*v.GCCPUSeconds/(v.GCCPUSeconds+v.UserCPUSeconds))
+			alloc, cycles = f0(v.HeapAllocBytes/1024/float64(res.Jobs)), f0(v.GCCycles)
+		}
 		if v.AdmittedAfterWaiting > 0 {
 			slotWait = fmt.Sprintf("%.0f, %.1f / %.0f", v.AdmittedAfterWaiting, v.SlotWaitMeanMs/1000, v.SlotWaitP99Ms/1000)
 		}
 		t.row(scenario, res.Limits.Name, rate, f2(v.Reconciles/float64(res.Jobs)), f0(v.ReconcileErrors),
-			f1(v.ReconcileMeanMs)+" / "+f0(v.ReconcileP99Ms), f1(v.QueueWaitMeanMs)+" / "+f0(v.QueueWaitP99Ms), late, lateOver1s, slotWait)
+			f1(v.ReconcileMeanMs)+" / "+f0(v.ReconcileP99Ms), f1(v.QueueWaitMeanMs)+" / "+f0(v.QueueWaitP99Ms), late, lateOver1s, slotWait, gc, alloc, cycles)
 	}
 	if len(t.rows) == 0 {
 		return nil

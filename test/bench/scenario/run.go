@@ -1,4 +1,4 @@
-// Package scenario runs the benchmark's four scenarios, each side on a
+// Package scenario runs the benchmark's five scenarios, each side on a
 // fresh control plane, and measures them.
 package scenario
 
