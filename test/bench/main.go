@@ -2,7 +2,9 @@
 // batch/v1 Job controller of kube-controller-manager and with the API
 // ceiling, on fresh local API servers: throughput, API requests per job and
 // per attempt, retry punctuality, memory and cold start at scale, and
-// latency at steady arrival rates. See BENCHMARKS.md; run it with `make bench`.
+// latency at steady arrival rates; and, on the operator alone, jobs behind
+// an ExtractorClass's maxRunning (-scenarios=queue, not in the default run).
+// See BENCHMARKS.md; run it with `make bench`.
 package main
 
 import (
@@ -121,6 +123,14 @@ func run() error {
 				}
 				add(scenario.Latency(ctx, s, newSide(name), limits, rate))
 			}
+		}
+	}
+	if s.Runs("queue") {
+		for _, n := range s.QueueN {
+			add(scenario.Queue(ctx, s, newSide(sides.OperatorName), s.OtherLimits, n, s.QueueMaxRunning))
+		}
+		for _, n := range s.QueueUncappedN {
+			add(scenario.Queue(ctx, s, newSide(sides.OperatorName), s.OtherLimits, n, 0))
 		}
 	}
 	if err := ctx.Err(); err != nil {

@@ -42,6 +42,15 @@ type Settings struct {
 	ThroughputLimits []Limits
 	OtherLimits      Limits
 
+	// QueueN are the sizes scenario 5 runs at behind QueueMaxRunning, and
+	// QueueUncappedN those it runs at without a cap, for the comparison.
+	QueueN, QueueUncappedN []int
+	QueueMaxRunning        int
+	// QueueRunTime is how long each attempt of scenario 5 runs, in whole
+	// seconds (the simulation plan's run-seconds): long enough that the cap,
+	// not the operator's pace, bounds the attempts in flight.
+	QueueRunTime time.Duration
+
 	PodRunTime time.Duration
 	Timeout    time.Duration
 	// APIServerProfile, when positive, takes a CPU profile of kube-apiserver
@@ -95,17 +104,21 @@ func Parse(args []string) (*Settings, error) {
 		}
 		fs.DurationVar(p, name, d, help+" ($"+env+")")
 	}
-	var scenarios, sides, scaleSides, rates, tpLimits, otherLimits, kubeVersion string
+	var scenarios, sides, scaleSides, rates, tpLimits, otherLimits, kubeVersion, queueN, queueUncappedN string
 	str(&s.Root, "root", "BENCH_ROOT", root, "repository root")
 	str(&kubeVersion, "kube-version", "KUBE_VERSION", "v1.37.2", "control-plane version in bin/")
 	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and the operator binary (default ROOT/bin/bench)")
 	str(&s.OutDir, "out", "BENCH_OUT", "", "where bench.json and bench.png go (default ROOT/test/bench/results)")
-	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run")
+	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run: throughput, retry, scale, latency, queue")
 	str(&sides, "sides", "BENCH_SIDES", "operator,job-controller,api-ceiling", "sides to run (the ceiling runs in scenarios 1 and 4 only)")
 	str(&scaleSides, "scale-sides", "BENCH_SCALE_SIDES", "operator", "sides of scenario 3: operator and/or job-controller")
 	integer(&s.ThroughputN, "throughput-n", "BENCH_THROUGHPUT_N", 2000, "jobs in scenario 1")
 	integer(&s.RetryN, "retry-n", "BENCH_RETRY_N", 1000, "jobs in scenario 2")
 	integer(&s.ScaleN, "scale-n", "BENCH_SCALE_N", 10000, "finished jobs in scenario 3")
+	str(&queueN, "queue-n", "BENCH_QUEUE_N", "10000,1000", "jobs in scenario 5, behind maxRunning; one run per size")
+	str(&queueUncappedN, "queue-uncapped-n", "BENCH_QUEUE_UNCAPPED_N", "1000", "jobs in scenario 5's comparison runs without maxRunning; one run per size")
+	integer(&s.QueueMaxRunning, "queue-max-running", "BENCH_QUEUE_MAX_RUNNING", 50, "maxRunning of scenario 5's class")
+	duration(&s.QueueRunTime, "queue-run-time", "BENCH_QUEUE_RUN_TIME", 3*time.Second, "how long each attempt of scenario 5 runs, whole seconds")
 	str(&rates, "rates", "BENCH_RATES", "20,50", "arrival rates of scenario 4, jobs/s")
 	duration(&s.RateDuration, "rate-duration", "BENCH_RATE_DURATION", 15*time.Second, "how long each arrival rate lasts")
 	equal := Limits{Name: "equal"}
@@ -145,7 +158,7 @@ func Parse(args []string) (*Settings, error) {
 	s.Scenarios, s.Sides, s.ScaleSides = splitList(scenarios), splitList(sides), splitList(scaleSides)
 	for _, sc := range s.Scenarios {
 		switch sc {
-		case "throughput", "retry", "scale", "latency":
+		case "throughput", "retry", "scale", "latency", "queue":
 		default:
 			return nil, fmt.Errorf("unknown scenario %q", sc)
 		}
@@ -168,6 +181,18 @@ func Parse(args []string) (*Settings, error) {
 			return nil, fmt.Errorf("bad rate %q", r)
 		}
 		s.Rates = append(s.Rates, v)
+	}
+	if s.QueueN, err = sizes(queueN); err != nil {
+		return nil, err
+	}
+	if s.QueueUncappedN, err = sizes(queueUncappedN); err != nil {
+		return nil, err
+	}
+	if s.QueueMaxRunning < 1 {
+		return nil, fmt.Errorf("bad -queue-max-running %d: want at least 1", s.QueueMaxRunning)
+	}
+	if s.QueueRunTime < time.Second || s.QueueRunTime%time.Second != 0 {
+		return nil, fmt.Errorf("bad -queue-run-time %s: want whole seconds", s.QueueRunTime)
 	}
 	for _, name := range splitList(tpLimits) {
 		l, err := s.limits(name)
@@ -200,6 +225,19 @@ func (s *Settings) Runs(scenario string) bool {
 		}
 	}
 	return false
+}
+
+// sizes reads a list of job counts.
+func sizes(list string) ([]int, error) {
+	var out []int
+	for _, v := range splitList(list) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad number of jobs %q", v)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func envOr(name, def string) string {

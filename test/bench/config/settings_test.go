@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestReplotNamesTheBenchJSONToDrawAgainAndStaysOutOfTheResults(t *testing.T) {
@@ -20,5 +22,20 @@ func TestReplotNamesTheBenchJSONToDrawAgainAndStaysOutOfTheResults(t *testing.T)
 	}
 	if strings.Contains(string(raw), "results/bench.json") {
 		t.Errorf("the settings written to bench.json name the file to replot: %s", raw)
+	}
+}
+
+func TestTheQueueScenarioRunsAtEverySizeGivenAndInWholeSecondsOnly(t *testing.T) {
+	s, err := Parse([]string{"-root=../../..", "-scenarios=queue", "-queue-n=10000, 1000", "-queue-uncapped-n=10000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{10000, 1000}, s.QueueN); diff != "" || !s.Runs("queue") || s.QueueMaxRunning != 50 {
+		t.Errorf("queue sizes (-want +got):\n%s runs queue %t, maxRunning %d", diff, s.Runs("queue"), s.QueueMaxRunning)
+	}
+	for _, bad := range [][]string{{"-queue-run-time=1500ms"}, {"-queue-n=0"}, {"-queue-max-running=0"}} {
+		if _, err := Parse(append([]string{"-root=../../.."}, bad...)); err == nil {
+			t.Errorf("Parse(%q) took it", bad)
+		}
 	}
 }

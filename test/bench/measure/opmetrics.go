@@ -27,6 +27,22 @@ type OperatorView struct {
 	// more than a second after their nextRetryAt; nil in a bench.json
 	// written before it was measured.
 	RetriesLaterThan1s *float64 `json:"retriesLaterThan1s,omitempty"`
+	// AdmittedAfterWaiting counts the jobs the operator admitted after they
+	// waited in an ExtractorClass's queue (extractionjob_queue_wait_seconds),
+	// and SlotWaitMeanMs and SlotWaitP99Ms are how long they waited.
+	AdmittedAfterWaiting float64 `json:"admittedAfterWaiting,omitempty"`
+	SlotWaitMeanMs       float64 `json:"slotWaitMeanMs,omitempty"`
+	SlotWaitP99Ms        float64 `json:"slotWaitP99MsAtMost,omitempty"`
+	// GCCPUSeconds and UserCPUSeconds are the Go runtime's estimates of the
+	// CPU time its collector and the program took since the process
+	// started (go_cpu_classes_*): wall time the Ps spent, which counts time
+	// the kernel ran something else, so only their ratio is compared.
+	// HeapAllocBytes is every byte the program allocated (go_gc_heap_allocs_bytes_total)
+	// and GCCycles the collections.
+	GCCPUSeconds   float64 `json:"gcCpuSeconds,omitempty"`
+	UserCPUSeconds float64 `json:"userCpuSeconds,omitempty"`
+	HeapAllocBytes float64 `json:"heapAllocBytesTotal,omitempty"`
+	GCCycles       float64 `json:"gcCycles,omitempty"`
 }
 
 // ScrapeOperatorView reads the metrics of the named controller.
@@ -118,6 +134,18 @@ func operatorView(families map[string]*dto.MetricFamily, controller string) (*Op
 		v.RetryLatenessP99Ms = histQuantile(h, 0.99) * 1000
 		later := float64(h.GetSampleCount()) - histCount(h, 1)
 		v.RetriesLaterThan1s = &later
+	}
+	counter := func(name string) float64 {
+		for _, m := range families[name].GetMetric() {
+			return m.GetCounter().GetValue() + m.GetUntyped().GetValue()
+		}
+		return 0
+	}
+	v.GCCPUSeconds, v.UserCPUSeconds = counter("go_cpu_classes_gc_total_cpu_seconds_total"), counter("go_cpu_classes_user_cpu_seconds_total")
+	v.HeapAllocBytes, v.GCCycles = counter("go_gc_heap_allocs_bytes_total"), counter("go_gc_cycles_total_gc_cycles_total")
+	if h := hist("extractionjob_queue_wait_seconds", false); h != nil {
+		v.AdmittedAfterWaiting = float64(h.GetSampleCount())
+		v.SlotWaitMeanMs, v.SlotWaitP99Ms = histMean(h)*1000, histQuantile(h, 0.99)*1000
 	}
 	return v, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -27,6 +29,11 @@ var (
 	colOther  = color.RGBA{140, 86, 75, 255}   // other writes
 	colEarly  = color.RGBA{214, 39, 40, 255}
 )
+
+// lighter is a colour halfway to white, for the p50 next to a p99.
+func lighter(c color.RGBA) color.RGBA {
+	return color.RGBA{c.R/2 + 127, c.G/2 + 127, c.B/2 + 127, 255}
+}
 
 func sideColor(side string) color.RGBA {
 	switch {
@@ -66,16 +73,33 @@ type panel struct {
 	markerLabel string
 }
 
-// chartW and chartH are the chart's size in pixels, at chartDPI.
+// chartW and chartRowH are the chart's width and the height of one row of
+// two panels, in pixels at chartDPI.
 const (
-	chartW, chartH = 1400, 1000
-	chartDPI       = 96
+	chartW, chartRowH = 1400, 500
+	chartDPI          = 96
 )
 
-// renderChart draws the four panels in a 2×2 grid under a title, as a PNG.
+// chartPanels are the four panels of scenarios 1-4, each saying so when
+// it was not measured, then the queue's panel when the queue was measured. A
+// report of the queue alone draws the queue's panel alone.
+func chartPanels(r *Report) []panel {
+	panels := []panel{throughputPanel(r), writesPanel(r), latenessPanel(r), latencyPanel(r)}
+	queue := queuePanel(r)
+	if len(queue.bars) == 0 {
+		return panels
+	}
+	if !slices.ContainsFunc(panels, func(p panel) bool { return len(p.bars) > 0 }) {
+		return []panel{queue}
+	}
+	return append(panels, queue)
+}
+
+// renderChart draws the panels two to a row under a title, as a PNG.
 func renderChart(r *Report) ([]byte, error) {
 	px := func(n int) vg.Length { return vg.Length(n) * vg.Inch / chartDPI }
-	img := vgimg.NewWith(vgimg.UseWH(px(chartW), px(chartH)), vgimg.UseDPI(chartDPI))
+	panels := chartPanels(r)
+	img := vgimg.NewWith(vgimg.UseWH(px(chartW), px(chartRowH*((len(panels)+1)/2))), vgimg.UseDPI(chartDPI))
 	dc := draw.New(img)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
@@ -86,16 +110,20 @@ func renderChart(r *Report) ([]byte, error) {
 	dc.FillText(titleStyle, vg.Point{X: dc.Min.X + px(20), Y: top}, title)
 	dc.Max.Y = top - titleStyle.Height(title) - px(8)
 
-	panels := []panel{throughputPanel(r), writesPanel(r), latenessPanel(r), latencyPanel(r)}
-	plots := [][]*plot.Plot{make([]*plot.Plot, 2), make([]*plot.Plot, 2)}
+	cols := min(2, len(panels))
+	rows := (len(panels) + cols - 1) / cols
+	plots := make([][]*plot.Plot, rows)
+	for j := range plots {
+		plots[j] = make([]*plot.Plot, cols)
+	}
 	for i, p := range panels {
 		pl, err := p.plot()
 		if err != nil {
 			return nil, fmt.Errorf("drawing %q: %w", p.title, err)
 		}
-		plots[i/2][i%2] = pl
+		plots[i/cols][i%cols] = pl
 	}
-	tiles := draw.Tiles{Rows: 2, Cols: 2, PadX: px(30), PadY: px(24), PadLeft: px(12), PadRight: px(16), PadBottom: px(8)}
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: px(30), PadY: px(24), PadLeft: px(12), PadRight: px(16), PadBottom: px(8)}
 	canvases := plot.Align(plots, tiles, dc)
 	for j := range plots {
 		for i, pl := range plots[j] {
@@ -287,7 +315,7 @@ func latencyPanel(r *Report) panel {
 			continue
 		}
 		c := sideColor(res.Side)
-		light := color.RGBA{c.R/2 + 127, c.G/2 + 127, c.B/2 + 127, 255}
+		light := lighter(c)
 		label := fmt.Sprintf("%s\n%g/s", shortSide(res.Side), res.Rate)
 		p.bars = append(p.bars,
 			bar{label: label + "\np50", segments: []segment{{res.StartLatency.P50, light}}},
@@ -295,6 +323,25 @@ func latencyPanel(r *Report) panel {
 	}
 	p.note = "p50 light, p99 dark"
 	p.legend = []legendItem{{"operator", colOp}, {"job controller", colJob}, {"api ceiling", colCeil}}
+	return p
+}
+
+func queuePanel(r *Report) panel {
+	p := panel{title: "5. Queue: slot freed to next pod, p50 / p99 ms", marker: 100, markerLabel: "target: p99 100 ms"}
+	var notes []string
+	for _, res := range r.of("queue") {
+		q := res.Queue
+		if res.Error != "" || q.MaxRunning == 0 || q.SlotTaken == nil || q.SlotTaken.Count == 0 {
+			continue
+		}
+		label := fmt.Sprintf("%d jobs\nmax %d", res.Jobs, q.MaxRunning)
+		p.bars = append(p.bars,
+			bar{label: label + "\np50", segments: []segment{{q.SlotTaken.P50, lighter(colOp)}}},
+			bar{label: label + "\np99", segments: []segment{{q.SlotTaken.P99, colOp}}})
+		notes = append(notes, fmt.Sprintf("%d jobs: peak %d in flight, %.2f writes/job", res.Jobs, q.PeakInFlight, writesPerJob(res)))
+	}
+	p.note = strings.Join(notes, "; ")
+	p.legend = []legendItem{{"p50", lighter(colOp)}, {"p99", colOp}}
 	return p
 }
 

@@ -54,8 +54,8 @@ func TestReplotDrawsTheChartAndTheTableFromABenchJSONAndLeavesItAlone(t *testing
 	if err != nil {
 		t.Fatalf("bench.png is not a PNG: %v", err)
 	}
-	if b := img.Bounds(); b.Dx() != chartW || b.Dy() != chartH {
-		t.Errorf("bench.png is %dx%d, want %dx%d", b.Dx(), b.Dy(), chartW, chartH)
+	if b := img.Bounds(); b.Dx() != chartW || b.Dy() != 2*chartRowH {
+		t.Errorf("bench.png is %dx%d, want %dx%d", b.Dx(), b.Dy(), chartW, 2*chartRowH)
 	}
 	table, err := os.ReadFile(filepath.Join(dir, "bench.md"))
 	if err != nil {

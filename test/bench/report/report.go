@@ -241,6 +241,7 @@ func (r *Report) Table() string {
 		}
 		b.WriteString(t.String())
 	}
+	b.WriteString(r.queueSection())
 	if t := operatorViewTable(r.Results); t != nil {
 		b.WriteString("\n#### The operator's own metrics: where its time went (quantiles are histogram bucket bounds)\n\n")
 		b.WriteString(t.String())
@@ -261,7 +262,8 @@ func (r *Report) Table() string {
 }
 
 func operatorViewTable(results []*Result) *table {
-	t := newTable("Scenario", "Limits", "Rate", "Reconciles/job", "Reconcile errors", "Reconcile mean / p99 ≤ ms", "Queue wait mean / p99 ≤ ms", "Own retry lateness p99 ≤ ms", "Own retries > 1 s late")
+	t := newTable("Scenario", "Limits", "Rate", "Reconciles/job", "Reconcile errors", "Reconcile mean / p99 ≤ ms", "Queue wait mean / p99 ≤ ms", "Own retry lateness p99 ≤ ms", "Own retries > 1 s late",
+		"Admitted after waiting for a slot: jobs, mean / p99 ≤ s", "GC share of Go CPU", "Allocated KiB/job", "GC cycles")
 	for _, res := range results {
 		v := res.Operator
 		if v == nil || res.Jobs == 0 {
@@ -278,8 +280,20 @@ func operatorViewTable(results []*Result) *table {
 				lateOver1s = f0(*v.RetriesLaterThan1s)
 			}
 		}
-		t.row(res.Scenario, res.Limits.Name, rate, f2(v.Reconciles/float64(res.Jobs)), f0(v.ReconcileErrors),
-			f1(v.ReconcileMeanMs)+" / "+f0(v.ReconcileP99Ms), f1(v.QueueWaitMeanMs)+" / "+f0(v.QueueWaitP99Ms), late, lateOver1s)
+		scenario, slotWait := res.Scenario, ""
+		if q := res.Queue; q != nil {
+			scenario += fmt.Sprintf(" %d, maxRunning %d", res.Jobs, q.MaxRunning)
+		}
+		gc, alloc, cycles := "", "", ""
+		if v.GCCPUSeconds > 0 {
+			gc = fmt.Sprintf("%.0f %%", 100*v.GCCPUSeconds/(v.GCCPUSeconds+v.UserCPUSeconds))
+			alloc, cycles = f0(v.HeapAllocBytes/1024/float64(res.Jobs)), f0(v.GCCycles)
+		}
+		if v.AdmittedAfterWaiting > 0 {
+			slotWait = fmt.Sprintf("%.0f, %.1f / %.0f", v.AdmittedAfterWaiting, v.SlotWaitMeanMs/1000, v.SlotWaitP99Ms/1000)
+		}
+		t.row(scenario, res.Limits.Name, rate, f2(v.Reconciles/float64(res.Jobs)), f0(v.ReconcileErrors),
+			f1(v.ReconcileMeanMs)+" / "+f0(v.ReconcileP99Ms), f1(v.QueueWaitMeanMs)+" / "+f0(v.QueueWaitP99Ms), late, lateOver1s, slotWait, gc, alloc, cycles)
 	}
 	if len(t.rows) == 0 {
 		return nil
@@ -379,6 +393,7 @@ func (r *Report) targets() []check {
 			verdict(max(sc.PeakRSS, sc.FillPeakRSS) <= 150<<20)})
 		out = append(out, check{"0 writes to finished jobs on a cold start", fmt.Sprintf("%.0f", op.Scale.Writes), verdict(op.Scale.Writes == 0)})
 	}
+	out = append(out, r.queueTargets()...)
 	for _, res := range r.Results {
 		if res.Error == "" && (res.WrongOutcomes > 0 || res.LabelMismatches > 0 || res.FailedDriverWrites > 0) {
 			out = append(out, check{fmt.Sprintf("every job ends as planned (%s, %s, %s)", res.Scenario, res.Side, res.Limits.Name),

@@ -51,6 +51,9 @@ type Result struct {
 	// Scenario 3.
 	Scale *ScaleResult `json:"scale,omitempty"`
 
+	// Scenario 5 (operator only).
+	Queue *QueueResult `json:"queue,omitempty"`
+
 	Measurement measure.Measurement `json:"measurement"`
 }
 
@@ -71,6 +74,27 @@ type ScaleResult struct {
 	HeapScrapeError  string              `json:"heapScrapeError,omitempty"`
 	// CacheCost, for the operator, splits its cache memory by object type.
 	CacheCost *measure.CacheCost `json:"cacheCost,omitempty"`
+}
+
+// QueueResult is scenario 5: jobs behind an ExtractorClass's maxRunning.
+type QueueResult struct {
+	MaxRunning int     `json:"maxRunning"` // 0: the uncapped comparison
+	RunSeconds float64 `json:"runSeconds"` // each attempt's run time
+	// PeakInFlight is the most Pods of the class created and not finished
+	// at once, in the harness's watch.
+	PeakInFlight int `json:"peakInFlight"`
+	// SlotTaken is, for each slot freed while the class was full and a job
+	// had not started, the time from the watch seeing a Pod finish to it
+	// seeing the next Pod of the class created.
+	SlotTaken *measure.Summary `json:"slotTaken,omitempty"`
+	// Waited counts the jobs the watch saw in phase Queued.
+	Waited int `json:"waited"`
+	// Paths counts the jobs by the states their watch events showed, in
+	// order (phase/Ready reason): where a job's writes went.
+	Paths map[string]int `json:"paths"`
+	// RSS and PeakRSS are the operator's, when the last job finished.
+	RSS     int64 `json:"rssBytes"`
+	PeakRSS int64 `json:"peakRssBytes"`
 }
 
 // SettledAfter is how long after going idle memory is read a second time:

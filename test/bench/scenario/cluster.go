@@ -33,7 +33,8 @@ type cluster struct {
 }
 
 // startCluster starts etcd and kube-apiserver from assetsDir with the CRDs
-// of the repository at root, and creates the benchmark's namespace.
+// of the repository at root, and creates the benchmark's namespace and its
+// default ExtractorClass.
 func startCluster(ctx context.Context, root, assetsDir string) (*cluster, error) {
 	dir, err := os.MkdirTemp("", "bench-controlplane-")
 	if err != nil {
@@ -68,6 +69,12 @@ func startCluster(ctx context.Context, root, assetsDir string) (*cluster, error)
 	if err != nil {
 		_ = c.stop()
 		return nil, fmt.Errorf("creating namespace %s: %w", workload.Namespace, err)
+	}
+	// Only the operator reads it; every side's API server gets it all the
+	// same, so that they all hold the same objects.
+	if _, err := cp.CreateDefaultClass(ctx, workload.Image); err != nil {
+		_ = c.stop()
+		return nil, err
 	}
 	return c, nil
 }

@@ -1,4 +1,4 @@
-// Package scenario runs the benchmark's four scenarios, each side on a
+// Package scenario runs the benchmark's five scenarios, each side on a
 // fresh control plane, and measures them.
 package scenario
 
@@ -46,7 +46,12 @@ type Run struct {
 	Client   client.Client // the harness's, counted as User
 	Tracker  *Tracker
 	Kubelet  *sim.Kubelet
-	cancel   context.CancelFunc
+	// informers are the harness's watches, for a scenario that adds its own handlers.
+	informers cache.Cache
+	// jobFor, when set, makes the jobs instead of the side's NewJob; a
+	// scenario sets it after the warm-up.
+	jobFor func(name string, plan workload.Plan) client.Object
+	cancel context.CancelFunc
 	// stopHarness stops the harness's watches and fake kubelet only.
 	stopHarness context.CancelFunc
 }
@@ -122,6 +127,7 @@ func (r *Run) startHarness(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.informers = informers
 	r.Tracker = newTracker(r.Side.State)
 	if err := r.Tracker.Start(ctx, informers, r.Side.JobType()); err != nil {
 		return err
@@ -200,6 +206,9 @@ func (r *Run) createJobs(ctx context.Context, names []string, plans []workload.P
 
 func (r *Run) createJob(ctx context.Context, name string, plan workload.Plan) error {
 	job := r.Side.NewJob(name, plan)
+	if r.jobFor != nil {
+		job = r.jobFor(name, plan)
+	}
 	r.Tracker.Created(name, time.Now())
 	if err := r.Client.Create(ctx, job); err != nil {
 		return fmt.Errorf("creating job %s: %w", name, err)

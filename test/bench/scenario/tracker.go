@@ -29,6 +29,8 @@ type Tracker struct {
 	names    map[types.UID]string
 	warmDone map[types.UID]bool
 	terminal map[types.UID]jobEnd
+	queued   map[types.UID]bool              // jobs seen waiting for a slot of their class
+	steps    map[types.UID][]string          // job → its state in every watch event
 	retryAt  map[types.UID]map[int]time.Time // job → attempt → promised start
 	pods     map[types.UID][]time.Time       // job → when each attempt's Pod was seen
 	changed  chan struct{}                   // closed and replaced on every terminal job
@@ -46,6 +48,8 @@ func newTracker(state func(client.Object) workload.JobState) *Tracker {
 		names:    map[types.UID]string{},
 		warmDone: map[types.UID]bool{},
 		terminal: map[types.UID]jobEnd{},
+		queued:   map[types.UID]bool{},
+		steps:    map[types.UID][]string{},
 		retryAt:  map[types.UID]map[int]time.Time{},
 		pods:     map[types.UID][]time.Time{},
 		changed:  make(chan struct{}),
@@ -82,6 +86,10 @@ func (t *Tracker) observe(obj any, now time.Time) {
 		return
 	}
 	t.names[job.GetUID()] = job.GetName()
+	if st.Queued {
+		t.queued[job.GetUID()] = true
+	}
+	t.steps[job.GetUID()] = append(t.steps[job.GetUID()], st.Step)
 	if st.RetryAttempt > 0 {
 		due := t.retryAt[job.GetUID()]
 		if due == nil {
@@ -162,6 +170,25 @@ func (t *Tracker) Terminal() (n int, last time.Time) {
 		}
 	}
 	return len(t.terminal), last
+}
+
+// Waited is the number of measured jobs the watch saw in phase Queued.
+func (t *Tracker) Waited() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.queued)
+}
+
+// Paths counts the measured jobs by the states their watch events showed,
+// in order, joined by " → ": each event after the create is one write.
+func (t *Tracker) Paths() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	paths := map[string]int{}
+	for uid := range t.names {
+		paths[strings.Join(t.steps[uid], " → ")]++
+	}
+	return paths
 }
 
 // Attempts is the number of Pods seen for measured jobs.

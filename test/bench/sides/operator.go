@@ -41,7 +41,6 @@ func (o *operatorSide) Start(ctx context.Context, env Env) error {
 			"--max-concurrent-reconciles=" + strconv.Itoa(env.Limits.Concurrency),
 			"--metrics-bind-address=" + o.metricsAddr, "--metrics-secure=false",
 			"--health-probe-bind-address=0",
-			"--extractor-image=" + workload.Image,
 		}, nil
 	})
 }

@@ -7,6 +7,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -44,9 +45,14 @@ const maxDisruptions = 5
 // ExtractionJob is a job for the operator (and the API-ceiling driver):
 // defaults everywhere except a backoff base of 1 s, as scenario 2 asks.
 func ExtractionJob(name string, plan Plan) *ejv1.ExtractionJob {
-	return builders.ExtractionJob(Namespace, name, plan.Sim(),
-		builders.WithSource("s3://bench/"+name+".pdf"),
-		builders.WithRetryPolicy(MaxRetries, maxDisruptions, ejv1.Backoff{Base: metav1.Duration{Duration: time.Second}}))
+	return extractionJob(name, plan.Sim())
+}
+
+func extractionJob(name string, plan sim.Plan, opts ...builders.JobOption) *ejv1.ExtractionJob {
+	return builders.ExtractionJob(Namespace, name, plan, append([]builders.JobOption{
+		builders.WithSource("s3://bench/" + name + ".pdf"),
+		builders.WithRetryPolicy(MaxRetries, maxDisruptions, ejv1.Backoff{Base: metav1.Duration{Duration: time.Second}}),
+	}, opts...)...)
 }
 
 // BatchJob is the same work as a batch/v1 Job with the same retry budget;
@@ -116,6 +122,11 @@ func ExtractorPodSpec(name string, attempt int) corev1.PodSpec {
 // JobState is what the harness reads off a job, the same way for every side.
 type JobState struct {
 	Terminal, Succeeded bool
+	// Queued: the job waits for a free slot in its ExtractorClass.
+	Queued bool
+	// Step names the job's state in a watch event: the operator's phase and
+	// Ready reason; empty for a batch/v1 Job.
+	Step string
 	// RetryAttempt and RetryAt are set while the job waits for a retry: the
 	// attempt that runs next, and the time the controller promised for it.
 	RetryAttempt int
@@ -128,6 +139,11 @@ func ExtractionJobState(obj client.Object) JobState {
 	st := JobState{
 		Terminal:  job.Status.Phase == ejv1.PhaseSucceeded || job.Status.Phase == ejv1.PhaseFailed,
 		Succeeded: job.Status.Phase == ejv1.PhaseSucceeded,
+		Queued:    job.Status.Phase == ejv1.PhaseQueued,
+		Step:      string(job.Status.Phase),
+	}
+	if ready := meta.FindStatusCondition(job.Status.Conditions, ejv1.ConditionReady); ready != nil {
+		st.Step += "/" + ready.Reason
 	}
 	if job.Status.Phase == ejv1.PhaseRetrying && job.Status.NextRetryAt != nil {
 		st.RetryAttempt, st.RetryAt = int(job.Status.Attempt)+1, job.Status.NextRetryAt.Time
