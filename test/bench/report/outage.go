@@ -134,9 +134,11 @@ func (r *Report) outageTargets() []check {
 	return out
 }
 
+// The window and the open circuit are translucent (premultiplied alpha),
+// so that where they overlap both show.
 var (
-	colWindow = color.RGBA{220, 220, 220, 255}
-	colOpen   = color.RGBA{255, 224, 178, 255}
+	colWindow = color.RGBA{40, 40, 40, 60}
+	colOpen   = color.RGBA{90, 54, 0, 90}
 )
 
 // renderOutageChart draws the attempts over time of every outage run, one
@@ -155,7 +157,7 @@ func renderOutageChart(r *Report) ([]byte, error) {
 			maxT, maxY = max(maxT, p.At+1), max(maxY, float64(max(p.InFlight, p.Started, p.Dead)))
 		}
 	}
-	maxY = max(maxY, workloadMaxRunning(r)) * 1.15
+	maxY = max(maxY, workloadMaxRunning(r)) * 1.5 // room for the legend above the lines
 	for _, res := range r.of("outage") {
 		if res.Error != "" {
 			continue

@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ import (
 )
 
 // outageLead is how long after the first create the backend goes down: the
-// class is full and some jobs have finished by then.
+// class is full and about half the jobs have finished by then.
 const outageLead = 5 * time.Second
 
 // afterRecovery is the span after the window in which the burst is measured.
@@ -63,6 +64,13 @@ func Outage(ctx context.Context, s *config.Settings, side sides.Side, limits con
 	// Under an outage no job makes the attempts its plan says; how the jobs
 	// ended is the figure, in Failed and in the outage's own figures.
 	res.WrongOutcomes = 0
+	if v := res.Operator; v != nil && math.IsInf(v.RetryLatenessP99Ms, 1) {
+		// A parked job's retry starts when the circuit closes, long after the
+		// nextRetryAt it was given: the operator's retry-lateness histogram
+		// overflows its last bucket, a +Inf that JSON cannot hold and that
+		// measures nothing here.
+		v.RetryLatenessP99Ms = 0
+	}
 	_, last := r.Tracker.Terminal()
 	b.fill(o, start, last)
 	o.Lost = res.Failed

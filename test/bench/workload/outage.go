@@ -17,8 +17,10 @@ const (
 	OutageClassName  = "bench-outage"
 	OutageMaxRunning = 50
 	// OutageRunSeconds is how long each attempt runs: long enough that
-	// maxRunning, not the operator's pace, bounds the attempts in flight.
-	OutageRunSeconds   = 2
+	// maxRunning, not the operator's pace, bounds the attempts in flight,
+	// and short enough that the queue behind maxRunning does not spread the
+	// jobs' retries (2 s, 8 s, 32 s) past the window.
+	OutageRunSeconds   = 1
 	OutageBackoffBase  = 2 * time.Second
 	OutageFailures     = 5
 	OutageOpenDuration = 10 * time.Second
