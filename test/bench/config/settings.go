@@ -194,6 +194,9 @@ func Parse(args []string) (*Settings, error) {
 	if s.QueueUncappedN, err = sizes(queueUncappedN); err != nil {
 		return nil, err
 	}
+	if s.OutageN < 1 || s.OutageWindow <= 0 {
+		return nil, fmt.Errorf("bad -outage-n %d or -outage-window %s: want at least 1 job and a window", s.OutageN, s.OutageWindow)
+	}
 	if s.QueueMaxRunning < 1 {
 		return nil, fmt.Errorf("bad -queue-max-running %d: want at least 1", s.QueueMaxRunning)
 	}
