@@ -3,7 +3,9 @@
 // ceiling, on fresh local API servers: throughput, API requests per job and
 // per attempt, retry punctuality, memory and cold start at scale, and
 // latency at steady arrival rates; and, on the operator alone, jobs behind
-// an ExtractorClass's maxRunning (-scenarios=queue, not in the default run).
+// an ExtractorClass's maxRunning (-scenarios=queue) and an outage of the
+// backend with the class's circuit breaker off and on (-scenarios=outage),
+// neither in the default run.
 // See BENCHMARKS.md; run it with `make bench`.
 package main
 
@@ -131,6 +133,11 @@ func run() error {
 		}
 		for _, n := range s.QueueUncappedN {
 			add(scenario.Queue(ctx, s, newSide(sides.OperatorName), s.OtherLimits, n, 0))
+		}
+	}
+	if s.Runs("outage") {
+		for _, breaker := range []bool{false, true} {
+			add(scenario.Outage(ctx, s, newSide(sides.OperatorName), s.OtherLimits, breaker))
 		}
 	}
 	if err := ctx.Err(); err != nil {

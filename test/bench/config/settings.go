@@ -51,6 +51,10 @@ type Settings struct {
 	// not the operator's pace, bounds the attempts in flight.
 	QueueRunTime time.Duration
 
+	// OutageN jobs run in scenario 6, against a backend down for OutageWindow.
+	OutageN      int
+	OutageWindow time.Duration
+
 	PodRunTime time.Duration
 	Timeout    time.Duration
 	// APIServerProfile, when positive, takes a CPU profile of kube-apiserver
@@ -109,7 +113,7 @@ func Parse(args []string) (*Settings, error) {
 	str(&kubeVersion, "kube-version", "KUBE_VERSION", "v1.37.2", "control-plane version in bin/")
 	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and the operator binary (default ROOT/bin/bench)")
 	str(&s.OutDir, "out", "BENCH_OUT", "", "where bench.json and bench.png go (default ROOT/test/bench/results)")
-	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run: throughput, retry, scale, latency, queue")
+	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run: throughput, retry, scale, latency, queue, outage")
 	str(&sides, "sides", "BENCH_SIDES", "operator,job-controller,api-ceiling", "sides to run (the ceiling runs in scenarios 1 and 4 only)")
 	str(&scaleSides, "scale-sides", "BENCH_SCALE_SIDES", "operator", "sides of scenario 3: operator and/or job-controller")
 	integer(&s.ThroughputN, "throughput-n", "BENCH_THROUGHPUT_N", 2000, "jobs in scenario 1")
@@ -119,6 +123,8 @@ func Parse(args []string) (*Settings, error) {
 	str(&queueUncappedN, "queue-uncapped-n", "BENCH_QUEUE_UNCAPPED_N", "1000", "jobs in scenario 5's comparison runs without maxRunning; one run per size")
 	integer(&s.QueueMaxRunning, "queue-max-running", "BENCH_QUEUE_MAX_RUNNING", 50, "maxRunning of scenario 5's class")
 	duration(&s.QueueRunTime, "queue-run-time", "BENCH_QUEUE_RUN_TIME", 3*time.Second, "how long each attempt of scenario 5 runs, whole seconds")
+	integer(&s.OutageN, "outage-n", "BENCH_OUTAGE_N", 500, "jobs in scenario 6")
+	duration(&s.OutageWindow, "outage-window", "BENCH_OUTAGE_WINDOW", time.Minute, "how long scenario 6's backend answers ServiceUnavailable")
 	str(&rates, "rates", "BENCH_RATES", "20,50", "arrival rates of scenario 4, jobs/s")
 	duration(&s.RateDuration, "rate-duration", "BENCH_RATE_DURATION", 15*time.Second, "how long each arrival rate lasts")
 	equal := Limits{Name: "equal"}
@@ -158,7 +164,7 @@ func Parse(args []string) (*Settings, error) {
 	s.Scenarios, s.Sides, s.ScaleSides = splitList(scenarios), splitList(sides), splitList(scaleSides)
 	for _, sc := range s.Scenarios {
 		switch sc {
-		case "throughput", "retry", "scale", "latency", "queue":
+		case "throughput", "retry", "scale", "latency", "queue", "outage":
 		default:
 			return nil, fmt.Errorf("unknown scenario %q", sc)
 		}
@@ -187,6 +193,9 @@ func Parse(args []string) (*Settings, error) {
 	}
 	if s.QueueUncappedN, err = sizes(queueUncappedN); err != nil {
 		return nil, err
+	}
+	if s.OutageN < 1 || s.OutageWindow <= 0 {
+		return nil, fmt.Errorf("bad -outage-n %d or -outage-window %s: want at least 1 job and a window", s.OutageN, s.OutageWindow)
 	}
 	if s.QueueMaxRunning < 1 {
 		return nil, fmt.Errorf("bad -queue-max-running %d: want at least 1", s.QueueMaxRunning)

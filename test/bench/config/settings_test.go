@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -34,6 +35,21 @@ func TestTheQueueScenarioRunsAtEverySizeGivenAndInWholeSecondsOnly(t *testing.T)
 		t.Errorf("queue sizes (-want +got):\n%s runs queue %t, maxRunning %d", diff, s.Runs("queue"), s.QueueMaxRunning)
 	}
 	for _, bad := range [][]string{{"-queue-run-time=1500ms"}, {"-queue-n=0"}, {"-queue-max-running=0"}} {
+		if _, err := Parse(append([]string{"-root=../../.."}, bad...)); err == nil {
+			t.Errorf("Parse(%q) took it", bad)
+		}
+	}
+}
+
+func TestTheOutageScenarioRunsItsJobsAgainstAWindowOfOutage(t *testing.T) {
+	s, err := Parse([]string{"-root=../../..", "-scenarios=outage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Runs("outage") || s.OutageN != 500 || s.OutageWindow != time.Minute {
+		t.Errorf("runs outage %t, %d jobs, window %s; want true, 500, 1m0s", s.Runs("outage"), s.OutageN, s.OutageWindow)
+	}
+	for _, bad := range [][]string{{"-outage-n=0"}, {"-outage-window=0s"}} {
 		if _, err := Parse(append([]string{"-root=../../.."}, bad...)); err == nil {
 			t.Errorf("Parse(%q) took it", bad)
 		}

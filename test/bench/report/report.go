@@ -123,10 +123,23 @@ func Replot(path string) error {
 	return r.writePresentation(filepath.Dir(path))
 }
 
-// writePresentation writes what is drawn from the figures: bench.md and bench.png.
+// writePresentation writes what is drawn from the figures: bench.md and
+// bench.png, and outage.png for the outage scenario.
 func (r *Report) writePresentation(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(r.Table()), 0o644); err != nil {
 		return err
+	}
+	if outage := r.of("outage"); len(outage) > 0 {
+		png, err := renderOutageChart(r)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "outage.png"), png, 0o644); err != nil {
+			return err
+		}
+		if len(outage) == len(r.Results) {
+			return nil // the other scenarios' chart would show nothing
+		}
 	}
 	png, err := renderChart(r)
 	if err != nil {
@@ -242,6 +255,7 @@ func (r *Report) Table() string {
 		b.WriteString(t.String())
 	}
 	b.WriteString(r.queueSection())
+	b.WriteString(r.outageSection())
 	if t := operatorViewTable(r.Results); t != nil {
 		b.WriteString("\n#### The operator's own metrics: where its time went (quantiles are histogram bucket bounds)\n\n")
 		b.WriteString(t.String())
@@ -394,6 +408,7 @@ func (r *Report) targets() []check {
 		out = append(out, check{"0 writes to finished jobs on a cold start", fmt.Sprintf("%.0f", op.Scale.Writes), verdict(op.Scale.Writes == 0)})
 	}
 	out = append(out, r.queueTargets()...)
+	out = append(out, r.outageTargets()...)
 	for _, res := range r.Results {
 		if res.Error == "" && (res.WrongOutcomes > 0 || res.LabelMismatches > 0 || res.FailedDriverWrites > 0) {
 			out = append(out, check{fmt.Sprintf("every job ends as planned (%s, %s, %s)", res.Scenario, res.Side, res.Limits.Name),

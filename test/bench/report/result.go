@@ -54,6 +54,9 @@ type Result struct {
 	// Scenario 5 (operator only).
 	Queue *QueueResult `json:"queue,omitempty"`
 
+	// Scenario 6 (operator only).
+	Outage *OutageResult `json:"outage,omitempty"`
+
 	Measurement measure.Measurement `json:"measurement"`
 }
 

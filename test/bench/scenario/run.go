@@ -51,7 +51,10 @@ type Run struct {
 	// jobFor, when set, makes the jobs instead of the side's NewJob; a
 	// scenario sets it after the warm-up.
 	jobFor func(name string, plan workload.Plan) client.Object
-	cancel context.CancelFunc
+	// backend, when set, decides how each attempt ends (the outage
+	// scenario's); a scenario sets it after the warm-up.
+	backend atomic.Pointer[outageBackend]
+	cancel  context.CancelFunc
 	// stopHarness stops the harness's watches and fake kubelet only.
 	stopHarness context.CancelFunc
 }
@@ -140,6 +143,7 @@ func (r *Run) startHarness(ctx context.Context) error {
 	r.Kubelet = sim.NewKubelet(sim.Options{
 		Client: driver, Workers: 32, OnPod: r.Tracker.PodSeen,
 		RunTime: func() time.Duration { return r.Settings.PodRunTime },
+		Finish:  r.finishAttempt,
 	})
 	if err := r.Kubelet.Start(ctx, informers); err != nil {
 		return err

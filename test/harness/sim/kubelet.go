@@ -41,6 +41,12 @@ type Options struct {
 	// GiveUpAfter bounds how long one status write is retried (through
 	// conflicts and API server restarts); 5 minutes when zero.
 	GiveUpAfter time.Duration
+	// Finish, when set, is asked how a Pod's attempt that ends at a time
+	// ends, given the result its plan gives it: for a backend that fails for
+	// a window of time, which a per-attempt plan cannot say. It is asked
+	// again when the write is retried; it is not asked for a Pod that never
+	// starts or that holds.
+	Finish func(pod *corev1.Pod, at time.Time, planned Result) Result
 }
 
 // PodSeen is one Pod as the kubelet first saw it.
@@ -253,7 +259,11 @@ func (k *Kubelet) do(ctx context.Context, step podStep) {
 	var status corev1.PodStatus
 	switch {
 	case step.final:
-		status = FinalStatus(pod, attempt.Result, started, now)
+		result := attempt.Result
+		if k.opts.Finish != nil {
+			result = k.opts.Finish(pod, now.Time, result)
+		}
+		status = FinalStatus(pod, result, started, now)
 	case attempt.Result.Phase == corev1.PodPending:
 		status = FinalStatus(pod, attempt.Result, now, now)
 	default:

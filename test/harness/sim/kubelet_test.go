@@ -24,21 +24,8 @@ import (
 // an attempt label by their owner in the order it sees them, with one
 // status write per step and no read.
 func TestKubeletPlaysThePlanOfEachAttempt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts etcd and kube-apiserver")
-	}
-	cp, err := controlplane.Start(controlplane.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	admin := kubernetes.NewForConfigOrDie(cp.Config(-1, 0))
 	const ns = "kubelet"
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, builders.Namespace(ns, nil), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cp, admin := startControlPlane(t, ns)
 
 	var requests atomic.Int64
 	counted := cp.Config(-1, 0)
@@ -134,6 +121,82 @@ func TestKubeletPlaysThePlanOfEachAttempt(t *testing.T) {
 	}
 }
 
+// startControlPlane starts etcd and kube-apiserver for a test, with the
+// namespace ns, and returns the admin's client of it.
+func startControlPlane(t *testing.T, ns string) (context.Context, *controlplane.ControlPlane, kubernetes.Interface) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver")
+	}
+	cp, err := controlplane.Start(controlplane.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	admin := kubernetes.NewForConfigOrDie(cp.Config(-1, 0))
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, builders.Namespace(ns, nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, cp, admin
+}
+
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Finish decides how an attempt ends at the moment it ends, whatever its
+// plan says: a backend down for a window of time.
+func TestKubeletEndsAnAttemptAsFinishSays(t *testing.T) {
+	const ns = "finish"
+	ctx, cp, admin := startControlPlane(t, ns)
+	informers, err := cache.New(cp.Config(-1, 0), cache.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := sim.Result{Phase: corev1.PodFailed, ContainerReason: sim.ReasonError, ContainerMessage: "ServiceUnavailable: 503", ExitCode: 69}
+	asked := make(chan sim.Result, 1)
+	kubelet := sim.NewKubelet(sim.Options{
+		Client:  admin,
+		RunTime: func() time.Duration { return 100 * time.Millisecond },
+		Finish: func(pod *corev1.Pod, _ time.Time, planned sim.Result) sim.Result {
+			asked <- planned
+			return down
+		},
+	})
+	if err := kubelet.Start(ctx, informers); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = informers.Start(ctx) }()
+	informers.WaitForCacheSync(ctx)
+
+	ok := sim.Plan{Result: `{"pages":1}`}
+	pod := builders.AttemptPod(ns, "ends-down", "job-1", 1, ok.Annotations(), nil)
+	if _, err := admin.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case planned := <-asked:
+		if diff := cmp.Diff(ok.Attempt(1, nil).Result, planned); diff != "" {
+			t.Errorf("Finish was asked about (-want +got):\n%s", diff)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Finish was never asked")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := admin.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff := cmp.Diff(down, sim.Observe(got))
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Pod result (-want +got):\n%s", diff)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
