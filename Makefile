@@ -53,11 +53,15 @@ envtest-assets:
 	@if [ "$(KUBEBUILDER_ASSETS)" = "$(ENVTEST_DIR)" ]; then hack/build-tools.sh envtest; fi
 
 .PHONY: test
+# timed runs one tier of `make test` and says how long it took, so a slow
+# tier shows in CI's log.
+timed = start=$$(date +%s); $(2) && echo "make test: $(1) took $$(( $$(date +%s) - start )) s"
+
 test: vet envtest-assets ## Build what the tests need and run every test.
-	go test ./... -count=1
-	cd api/podcontract && go vet ./... && go test ./... -count=1
-	$(MAKE) test-e2e
-	$(MAKE) test-chaos-short
+	@$(call timed,unit and envtest,go test ./... -count=1)
+	@$(call timed,api/podcontract,cd api/podcontract && go vet ./... && go test ./... -count=1)
+	@$(call timed,end-to-end on KWOK,$(MAKE) test-e2e)
+	@$(call timed,short chaos,$(MAKE) test-chaos-short)
 
 ##@ Build and run
 
