@@ -272,21 +272,10 @@ var _ = Describe("ExtractorClass", func() {
 		Expect(k8sClient.Create(ctx, job)).To(Succeed())
 
 		pod := waitForAttemptPod(ctx, job, 1)
-		c := pod.Spec.Containers[0]
 		Expect(pod.Spec.Tolerations).To(ContainElements(class.Spec.Tolerations))
-		got := classFields{
-			Image: c.Image, ImagePullPolicy: c.ImagePullPolicy, Command: c.Command, Args: c.Args,
-			Env: c.Env[4:], Resources: c.Resources, ScratchSizeLimit: pod.Spec.Volumes[0].EmptyDir.SizeLimit,
-			ImagePullSecrets: pod.Spec.ImagePullSecrets, NodeSelector: pod.Spec.NodeSelector,
-			// The API server adds tolerations of its own; the class's are all there.
-			Tolerations: class.Spec.Tolerations, Affinity: pod.Spec.Affinity,
-			TopologySpreadConstraints: pod.Spec.TopologySpreadConstraints,
-			PriorityClassName:         pod.Spec.PriorityClassName, RuntimeClassName: pod.Spec.RuntimeClassName,
-			ServiceAccountName:           pod.Spec.ServiceAccountName,
-			AutomountServiceAccountToken: *pod.Spec.AutomountServiceAccountToken,
-			RunAsUser:                    pod.Spec.SecurityContext.RunAsUser, RunAsGroup: pod.Spec.SecurityContext.RunAsGroup,
-			ClassLabel: pod.Labels[ejv1.ExtractorClassLabel],
-		}
+		got := classFieldsOfPod(pod)
+		// The API server adds tolerations of its own; the class's are all there.
+		got.Tolerations = class.Spec.Tolerations
 		Expect(got).To(Equal(classFieldsOf(class)))
 		current := getJob(Default, ctx, job)
 		Expect(current.Status.ExtractorClassName).To(Equal(class.Name))

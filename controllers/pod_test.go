@@ -111,16 +111,10 @@ func TestAttemptPodWithoutOptionsPassesAnEmptyObject(t *testing.T) {
 	}
 }
 
-func TestEveryClassFieldReachesTheAttemptPod(t *testing.T) {
-	job := testJob("drawing", "1")
-	class := fullClass()
-	pod, err := attemptPod(job, 1, class)
-	if err != nil {
-		t.Fatal(err)
-	}
+// classFieldsOfPod reads off an attempt Pod what classFieldsOf reads off its class.
+func classFieldsOfPod(pod *corev1.Pod) classFields {
 	c := pod.Spec.Containers[0]
-	want := classFieldsOf(class)
-	got := classFields{
+	return classFields{
 		Image: c.Image, ImagePullPolicy: c.ImagePullPolicy, Command: c.Command, Args: c.Args,
 		Env: c.Env[4:], Resources: c.Resources, ScratchSizeLimit: pod.Spec.Volumes[0].EmptyDir.SizeLimit,
 		ImagePullSecrets: pod.Spec.ImagePullSecrets, NodeSelector: pod.Spec.NodeSelector,
@@ -132,6 +126,17 @@ func TestEveryClassFieldReachesTheAttemptPod(t *testing.T) {
 		RunAsUser:                    pod.Spec.SecurityContext.RunAsUser, RunAsGroup: pod.Spec.SecurityContext.RunAsGroup,
 		ClassLabel: pod.Labels[ejv1.ExtractorClassLabel],
 	}
+}
+
+func TestEveryClassFieldReachesTheAttemptPod(t *testing.T) {
+	job := testJob("drawing", "1")
+	class := fullClass()
+	pod, err := attemptPod(job, 1, class)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := classFieldsOf(class)
+	got := classFieldsOfPod(pod)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the Pod does not carry the class (-want +got):\n%s", diff)
 	}
