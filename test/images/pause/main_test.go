@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,5 +45,43 @@ func TestPauseSleepsUntilAskedToStopAndThenExitsCleanly(t *testing.T) {
 				t.Fatalf("pause still runs 10 s after %v", sig)
 			}
 		})
+	}
+}
+
+// zombie reports whether the process pid has exited and waits to be reaped.
+func zombie(t *testing.T, pid int) bool {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command's closing parenthesis.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && fields[0] == "Z"
+}
+
+func TestReapCollectsEveryChildThatHasExited(t *testing.T) {
+	var pids []int
+	for range 3 {
+		cmd := exec.Command("true")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, cmd.Process.Pid)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range pids {
+		for !zombie(t, pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("child %d did not exit within 10 s", pid)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	reap()
+	for _, pid := range pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("child %d is still there after reap (%v)", pid, err)
+		}
 	}
 }
