@@ -40,7 +40,7 @@ vet: ## Vet the Go code.
 verify: manifests generate ## Fail when generated files, go.mod or formatting drift from what is committed.
 	go mod tidy
 	cd api/podcontract && go mod tidy && go vet ./...
-	@test -z "$$(gofmt -l api controllers cmd test)" || { echo "gofmt needed:"; gofmt -l api controllers cmd test; exit 1; }
+	@test -z "$$(gofmt -l api controllers cmd test hack)" || { echo "gofmt needed:"; gofmt -l api controllers cmd test hack; exit 1; }
 	go vet ./...
 	@git diff --exit-code -- config api go.mod go.sum || { echo "generated files drifted: run 'make manifests generate' and commit"; exit 1; }
 
