@@ -149,7 +149,7 @@ func run(args []string, env func(string) string, stdout, stderr io.Writer) int {
 	defer cancel()
 	logger.Printf("attempt %s: checking the %s source %s (at most %d bytes, within %s)",
 		cmp.Or(cfg.attempt, "?"), cfg.format, displayURL(cfg.sourceURL), cfg.maxBytes, cfg.timeout)
-	result, err := extract(ctx, cfg, &http.Client{})
+	result, err := extract(ctx, cfg, newHTTPClient(cfg.allowed))
 	if err != nil {
 		return reportFailure(cfg.terminationLog, err, stdout, stderr, logger)
 	}
