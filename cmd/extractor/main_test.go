@@ -28,6 +28,22 @@ import (
 var extractorBinary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(isolatedTestEnv) != "" {
+		// A child running one test in an isolated network (runIsolated),
+		// with the parent's binary.
+		dir, err := os.MkdirTemp("", "extractor-isolated-")
+		if err == nil {
+			err = enterIsolatedNetwork(dir)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "entering the isolated network: %v\n", err)
+			os.Exit(1)
+		}
+		extractorBinary = os.Getenv(extractorBinaryEnv)
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "extractor-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
