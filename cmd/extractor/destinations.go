@@ -122,7 +122,11 @@ func (d destinations) allowsAddr(addr netip.Addr) bool {
 type refusedDestination struct{ class string }
 
 func (r *refusedDestination) Error() string {
-	return "refused to connect to a " + r.class + " address"
+	article := "a "
+	if strings.ContainsAny(r.class[:1], "aeiou") {
+		article = "an "
+	}
+	return "refused to connect to " + article + r.class + " address"
 }
 
 // check decides about one connection, to the resolved address the dialer is
