@@ -199,6 +199,16 @@ func TestRefusedDestinationsInAnIsolatedNetwork(t *testing.T) {
 		t.Run(tt.name, tt.check)
 	}
 
+	t.Run("a proxy in the environment, which the job's Secret could name, is not used", func(t *testing.T) {
+		proxy, proxyHits := countingServer(t, "127.0.0.1:0", servesMarker)
+		got := runSource(t, "http://192.0.2.10/a.pdf", "127.0.0.1", map[string]string{
+			"HTTP_PROXY": proxy.URL, "http_proxy": proxy.URL, "HTTPS_PROXY": proxy.URL,
+		})
+		if got.errorType() != podcontract.ConnectionError || proxyHits.Load() != 0 {
+			t.Errorf("got %q and %d requests to the proxy, want a direct attempt that finds no route", got.message, proxyHits.Load())
+		}
+	})
+
 	// The kernel finds no route: the extractor tried, so the allow-list
 	// worked, and nothing left.
 	for _, tt := range []struct{ name, source, allowed string }{
