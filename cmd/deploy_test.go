@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
@@ -19,13 +20,7 @@ import (
 // applies, and returns the documents of its output.
 func render(t *testing.T, env ...string) []string {
 	t.Helper()
-	kubectl := os.Getenv("KUBECTL")
-	if kubectl == "" {
-		kubectl = "kubectl"
-	}
-	if _, err := exec.LookPath(kubectl); err != nil {
-		t.Fatalf("hack/deploy.sh needs kubectl (on PATH, or KUBECTL): %v", err)
-	}
+	kubectl := kubectlBinary(t)
 	cmd := exec.Command(filepath.Join("..", "hack", "deploy.sh"), "render")
 	cmd.Env = append(os.Environ(), append(env, "KUBECTL="+kubectl, "DEPLOY_OVERLAY="+t.TempDir())...)
 	var stderr bytes.Buffer
@@ -35,6 +30,19 @@ func render(t *testing.T, env ...string) []string {
 		t.Fatalf("hack/deploy.sh render: %v\n%s", err, stderr.String())
 	}
 	return strings.Split(string(out), "\n---\n")
+}
+
+// kubectlBinary is the kubectl that hack/deploy.sh uses.
+func kubectlBinary(t *testing.T) string {
+	t.Helper()
+	kubectl := os.Getenv("KUBECTL")
+	if kubectl == "" {
+		kubectl = "kubectl"
+	}
+	if _, err := exec.LookPath(kubectl); err != nil {
+		t.Fatalf("hack/deploy.sh needs kubectl (on PATH, or KUBECTL): %v", err)
+	}
+	return kubectl
 }
 
 // renderedObject decodes the first rendered document of the kind.
@@ -90,5 +98,40 @@ func TestMakeDeployRunsTheImagesItIsGiven(t *testing.T) {
 				t.Errorf("the default class runs %q, want %q", class.Spec.Image, tt.wantClass)
 			}
 		})
+	}
+}
+
+// The policy's own checks (which Pods it selects, what it lets out) are in
+// controllers, which builds the attempt Pods it must select
+// (TestAttemptEgressPolicy); these check that config/default ships it and
+// that the documented overlay changes its ranges.
+func TestMakeDeployShipsTheAttemptEgressPolicyIntoTheDefaultNamespace(t *testing.T) {
+	policy := renderedObject[networkingv1.NetworkPolicy](t, render(t), "NetworkPolicy")
+	if policy.Name != "extraction-attempt-egress" || policy.Namespace != "default" {
+		t.Errorf("NetworkPolicy %s/%s, want default/extraction-attempt-egress", policy.Namespace, policy.Name)
+	}
+	if !slices.Equal(policy.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}) {
+		t.Errorf("policyTypes %v, want only Egress", policy.Spec.PolicyTypes)
+	}
+}
+
+func TestTheClusterRangesExampleAddsRangesAndADNSServerToThePolicy(t *testing.T) {
+	out, err := exec.Command(kubectlBinary(t), "kustomize", filepath.Join("..", "config", "networkpolicy", "examples", "cluster-ranges")).Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize: %v", err)
+	}
+	policy := renderedObject[networkingv1.NetworkPolicy](t, []string{string(out)}, "NetworkPolicy")
+	if policy.Namespace != "" {
+		t.Errorf("the overlay sets namespace %q; it is applied with -n", policy.Namespace)
+	}
+	ipv4 := policy.Spec.Egress[1].To[0].IPBlock
+	for _, want := range []string{"10.0.0.0/8", "169.254.0.0/16", "198.18.0.0/15", "203.0.113.0/24"} {
+		if !slices.Contains(ipv4.Except, want) {
+			t.Errorf("the IPv4 block %s excepts %v, without %s", ipv4.CIDR, ipv4.Except, want)
+		}
+	}
+	dns := policy.Spec.Egress[0]
+	if last := dns.To[len(dns.To)-1]; last.IPBlock == nil || last.IPBlock.CIDR != "169.254.20.10/32" || len(dns.Ports) != 2 {
+		t.Errorf("the DNS rule is %+v, want the node-local cache added on port 53 only", dns)
 	}
 }

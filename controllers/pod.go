@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -139,15 +140,23 @@ func attemptPod(job *ejv1.ExtractionJob, attempt int32, class *ejv1.ExtractorCla
 	return pod, nil
 }
 
-// classEnv is the class's environment in the container's terms.
+// classEnv is the class's environment in the container's terms, with the
+// contract's administrator variables set empty where the class leaves them
+// unset: a container's env wins over its envFrom, so a key of the job's
+// Secret, which the job's author writes, cannot set them.
 func classEnv(env []ejv1.EnvVar) []corev1.EnvVar {
-	out := make([]corev1.EnvVar, 0, len(env))
+	out := make([]corev1.EnvVar, 0, len(env)+len(podcontract.AdminEnv()))
 	for _, e := range env {
 		v := corev1.EnvVar{Name: e.Name, Value: e.Value}
 		if e.ValueFrom != nil {
 			v.ValueFrom = &corev1.EnvVarSource{ConfigMapKeyRef: e.ValueFrom.ConfigMapKeyRef}
 		}
 		out = append(out, v)
+	}
+	for _, name := range podcontract.AdminEnv() {
+		if !slices.ContainsFunc(env, func(e ejv1.EnvVar) bool { return e.Name == name }) {
+			out = append(out, corev1.EnvVar{Name: name})
+		}
 	}
 	return out
 }

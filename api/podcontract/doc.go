@@ -27,7 +27,33 @@
 //   - EXTRACTION_ATTEMPT (EnvAttempt): the attempt's number, 1 for the first.
 //
 // The keys of the job's source.secretRef, if it names a Secret, come beside
-// them, for credentials.
+// them, for credentials. The ExtractorClass's env comes too, and wins over
+// the Secret's keys; one of its variables is the contract's:
+//
+//   - EXTRACTOR_ALLOWED_DESTINATIONS (EnvAllowedDestinations): the internal
+//     networks and hosts the administrator allows, comma-separated; set empty
+//     by the operator when the class does not set it, so the job's author
+//     cannot set it through the Secret.
+//
+// # Destinations
+//
+// The job's author chooses the source URL, and the Pod fetches it from
+// inside the cluster. An extractor therefore refuses to connect to internal
+// addresses unless EnvAllowedDestinations allows them: loopback, link-local
+// (which holds the cloud metadata services, 169.254.169.254 and
+// fd00:ec2::254), private (RFC 1918, RFC 4193), unspecified, multicast and
+// carrier-grade NAT (100.64.0.0/10) addresses, IPv4 addresses written as
+// IPv6 (::ffff:a.b.c.d, 64:ff9b::/96) judged as the IPv4 address. It checks
+// the address it connects to, after name resolution, on every connection:
+// redirects and S3 endpoints included. It reports a refusal as the
+// Permanent DestinationNotAllowed, naming the class of the address and not
+// the address (a host name's answer is the resolver's, not the author's).
+//
+// Whatever it fetched, it copies none of it into the termination log on a
+// failure: it says what was wrong (a status code, a length, the type the
+// content looks like), never what the content said, since the job's author
+// reads status.lastFailure.message and could otherwise read what the Pod,
+// and not they, may reach.
 //
 // # Success
 //
@@ -82,7 +108,8 @@
 //   - Retryable: ConnectionError, TimeoutError, ServiceUnavailable,
 //     RateLimitExceeded, TemporaryFailure, S3ConnectionError, Werk24Timeout.
 //   - Permanent: UnsupportedFormat, CorruptedFile, InvalidFileType,
-//     AuthenticationFailed, PermissionDenied, FileTooLarge.
+//     AuthenticationFailed, PermissionDenied, FileTooLarge,
+//     DestinationNotAllowed.
 //   - Any other error type is Retryable.
 //
 // A Retryable failure is retried after a growing backoff, up to the job's
@@ -122,6 +149,7 @@
 //	UnexpectedResponse      76  EX_PROTOCOL      Retryable (unknown)
 //	AuthenticationFailed    77  EX_NOPERM        Permanent
 //	PermissionDenied        77  EX_NOPERM        Permanent
+//	DestinationNotAllowed   77  EX_NOPERM        Permanent
 //	any other Permanent     65  EX_DATAERR       Permanent
 //	any other Retryable     70  EX_SOFTWARE      Retryable
 //

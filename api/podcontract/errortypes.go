@@ -24,6 +24,12 @@ const (
 	AuthenticationFailed = "AuthenticationFailed"
 	PermissionDenied     = "PermissionDenied"
 	FileTooLarge         = "FileTooLarge"
+	// DestinationNotAllowed: the source, a redirect or the S3 endpoint led
+	// to an address the extractor refuses to connect to (loopback,
+	// link-local, private and other internal addresses), and the class's
+	// EnvAllowedDestinations does not allow it. Permanent: the same URL
+	// leads to the same place on every attempt.
+	DestinationNotAllowed = "DestinationNotAllowed"
 )
 
 // Error types the reference extractor reports that are not in the built-in
@@ -66,7 +72,7 @@ var (
 	}
 	permanentErrorTypes = []string{
 		UnsupportedFormat, CorruptedFile, InvalidFileType, AuthenticationFailed,
-		PermissionDenied, FileTooLarge,
+		PermissionDenied, FileTooLarge, DestinationNotAllowed,
 	}
 )
 

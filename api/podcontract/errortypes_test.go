@@ -14,6 +14,7 @@ func TestClassOf(t *testing.T) {
 	}{
 		{"a connection error is retryable", "ConnectionError", Retryable},
 		{"a corrupted file is permanent", "CorruptedFile", Permanent},
+		{"a refused destination is permanent", DestinationNotAllowed, Permanent},
 		{"matching is a case-insensitive substring", "s3connectionerror", Retryable},
 		{"a longer error type containing a permanent one is permanent", "PdfCorruptedFileError", Permanent},
 		{"retryable entries are checked before permanent ones", "TimeoutErrorPermissionDenied", Retryable},

@@ -42,6 +42,7 @@ func TestExitCode(t *testing.T) {
 		{"a connection error is EX_TEMPFAIL", ConnectionError, 75},
 		{"an unexpected response is EX_PROTOCOL", UnexpectedResponse, 76},
 		{"a permission denied is EX_NOPERM", PermissionDenied, 77},
+		{"a refused destination is EX_NOPERM", DestinationNotAllowed, 77},
 		{"an unnamed permanent type is EX_DATAERR", "PdfCorruptedFileError", 65},
 		{"an unnamed retryable type is EX_SOFTWARE", "QuotaWobble", 70},
 		{"names are exact: a differently cased type falls back on its class", "connectionerror", 70},

@@ -33,6 +33,9 @@ type config struct {
 	attempt        string
 	maxBytes       int64
 	timeout        time.Duration
+	// allowed are the internal destinations the class's administrator
+	// allows (podcontract.EnvAllowedDestinations).
+	allowed destinations
 	// env looks up credentials; a function so tests need not touch the
 	// process environment.
 	env func(string) string
@@ -56,14 +59,14 @@ func parseConfig(args []string, env func(string) string, stderr io.Writer) (conf
 		"Largest source accepted, in bytes or with a Ki/Mi/Gi suffix; the option maxBytes wins.")
 	flags.DurationVar(&cfg.timeout, "timeout", defaultTimeout, "Time allowed for fetching and checking the source; the option timeout wins.")
 	if err := flags.Parse(args); err != nil {
-		return cfg, fail(podcontract.UsageError, err, "parsing flags")
+		return cfg, fail(podcontract.UsageError, err, "parsing flags: %v", err)
 	}
 	if flags.NArg() > 0 {
 		return cfg, fail(podcontract.UsageError, nil, "unexpected arguments %q", flags.Args())
 	}
 	var err error
 	if cfg.maxBytes, err = parseByteSize(*maxBytes); err != nil {
-		return cfg, fail(podcontract.UsageError, err, "flag --max-bytes")
+		return cfg, fail(podcontract.UsageError, err, "flag --max-bytes: %v", err)
 	}
 
 	cfg.format = env(podcontract.EnvFormat)
@@ -74,6 +77,9 @@ func parseConfig(args []string, env func(string) string, stderr io.Writer) (conf
 	}
 	if cfg.sourceURL == "" {
 		return cfg, fail(podcontract.UsageError, nil, "%s is not set", podcontract.EnvSourceURL)
+	}
+	if cfg.allowed, err = parseDestinations(env(podcontract.EnvAllowedDestinations)); err != nil {
+		return cfg, fail(podcontract.UsageError, err, "%s: %v", podcontract.EnvAllowedDestinations, err)
 	}
 	options, err := parseOptions(env(podcontract.EnvOptions))
 	if err != nil {
@@ -93,7 +99,7 @@ func parseOptions(raw string) (map[string]string, error) {
 	}
 	var options map[string]string
 	if err := json.Unmarshal([]byte(raw), &options); err != nil {
-		return nil, fail(podcontract.UsageError, err, "%s is not a JSON object of strings", podcontract.EnvOptions)
+		return nil, fail(podcontract.UsageError, err, "%s is not a JSON object of strings: %v", podcontract.EnvOptions, err)
 	}
 	return options, nil
 }
@@ -102,14 +108,14 @@ func (cfg *config) applyOptions(options map[string]string) error {
 	if v, ok := options[optionMaxBytes]; ok {
 		n, err := parseByteSize(v)
 		if err != nil {
-			return fail(podcontract.UsageError, err, "option %s", optionMaxBytes)
+			return fail(podcontract.UsageError, err, "option %s: %v", optionMaxBytes, err)
 		}
 		cfg.maxBytes = n
 	}
 	if v, ok := options[optionTimeout]; ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			return fail(podcontract.UsageError, err, "option %s", optionTimeout)
+			return fail(podcontract.UsageError, err, "option %s: %v", optionTimeout, err)
 		}
 		if d <= 0 {
 			return fail(podcontract.UsageError, nil, "option %s must be positive, not %s", optionTimeout, v)

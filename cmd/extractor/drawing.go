@@ -142,7 +142,7 @@ func (d *drawingInspector) imageSummary(decodeConfig func(io.Reader) (image.Conf
 	case err == nil:
 		summary.Width, summary.Height = config.Width, config.Height
 	case !d.head.full():
-		return nil, fail(podcontract.CorruptedFile, err, "the %s header is broken", strings.ToUpper(d.kind))
+		return nil, fail(podcontract.CorruptedFile, err, "the %s header is broken: it cannot be decoded", strings.ToUpper(d.kind))
 	}
 	return summary, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -132,7 +133,7 @@ func (d *dxfInspector) processLine() error {
 	if !d.haveCode {
 		code, err := strconv.Atoi(strings.TrimSpace(text))
 		if err != nil {
-			return d.badLine("line %d should be a group code, not %s", d.line, quoteExcerpt([]byte(text)))
+			return d.badLine("line %d should be a group code, not %s", d.line, describeText(text))
 		}
 		d.code, d.haveCode = code, true
 		return nil
@@ -159,7 +160,7 @@ func (d *dxfInspector) pair(code int, value string) error {
 	}
 	if !d.started {
 		if code != 0 || value != "SECTION" {
-			return d.badLine("it does not start with a SECTION but with group %d %s", code, quoteExcerpt([]byte(value)))
+			return d.badLine("it does not start with a SECTION but with group %d, %s", code, describeText(value))
 		}
 		d.started = true
 	}
@@ -171,7 +172,7 @@ func (d *dxfInspector) pair(code int, value string) error {
 		case code == 0 && value == "EOF":
 			d.state = dxfDone
 		default:
-			return fail(podcontract.CorruptedFile, nil, "%s: group %d %s outside any section", d.where(), code, quoteExcerpt([]byte(value)))
+			return fail(podcontract.CorruptedFile, nil, "%s: group %d, %s, outside any section", d.where(), code, describeText(value))
 		}
 	case dxfNaming:
 		if code != 2 {
@@ -194,7 +195,7 @@ func (d *dxfInspector) pairInSection(code int, value string) error {
 			d.state = dxfOutside
 			return nil
 		case "SECTION", "EOF":
-			return fail(podcontract.CorruptedFile, nil, "%s: %s inside section %s, which has no ENDSEC", d.where(), value, displayName(d.section))
+			return fail(podcontract.CorruptedFile, nil, "%s: %s inside section %s, which has no ENDSEC", d.where(), value, sectionName(d.section))
 		}
 	}
 	switch d.section {
@@ -232,6 +233,19 @@ func displayName(s string) string {
 	return otherTypes
 }
 
+// dxfSections are the sections the DXF reference defines.
+var dxfSections = []string{"HEADER", "CLASSES", "TABLES", "BLOCKS", "ENTITIES", "OBJECTS", "THUMBNAILIMAGE", "ACDSDATA"}
+
+// sectionName names a section in a failure's message: by its name when the
+// DXF reference defines it, else not at all, since a failure's message
+// carries nothing of the file's content.
+func sectionName(s string) string {
+	if slices.Contains(dxfSections, s) {
+		return s
+	}
+	return "(of another name)"
+}
+
 func (d *dxfInspector) finish(int64) (any, error) {
 	if d.err != nil {
 		return nil, d.err
@@ -259,9 +273,9 @@ func (d *dxfInspector) finish(int64) (any, error) {
 	case d.haveCode:
 		return nil, fail(podcontract.CorruptedFile, nil, "the DXF ends with group code %d and no value: it is truncated", d.code)
 	case d.state == dxfOutside:
-		return nil, fail(podcontract.CorruptedFile, nil, "the DXF has no EOF marker after section %s: it is truncated", displayName(d.section))
+		return nil, fail(podcontract.CorruptedFile, nil, "the DXF has no EOF marker after section %s: it is truncated", sectionName(d.section))
 	default:
-		return nil, fail(podcontract.CorruptedFile, nil, "the DXF ends inside section %s (%s): it is truncated", displayName(d.section), d.where())
+		return nil, fail(podcontract.CorruptedFile, nil, "the DXF ends inside section %s (%s): it is truncated", sectionName(d.section), d.where())
 	}
 	d.summary.EntityTypes, d.summary.OmittedEntityTypes = topTypes(d.counts, dxfTopTypes)
 	return d.summary, nil

@@ -84,7 +84,7 @@ func TestDXFInspector(t *testing.T) {
 		{name: "a PDF is InvalidFileType", data: minimalPDF(1), wantType: podcontract.InvalidFileType, wantMessage: "application/pdf"},
 		{
 			name: "group codes that do not start with a SECTION are InvalidFileType",
-			data: dxfLines("0", "LINE"), wantType: podcontract.InvalidFileType, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
+			data: dxfLines("0", "LINE"), wantType: podcontract.InvalidFileType, wantMessage: `does not start with a SECTION but with group 0, 4 bytes that look like text/plain`,
 		},
 		{
 			name: "a DXF without EOF is CorruptedFile",
@@ -112,7 +112,7 @@ func TestDXFInspector(t *testing.T) {
 		},
 		{
 			name: "a group code that is not a number inside a DXF is CorruptedFile",
-			data: dxfLines("0", "SECTION", "2", "ENTITIES", "zero", "LINE"), wantType: podcontract.CorruptedFile, wantMessage: `line 5 should be a group code, not "zero"`,
+			data: dxfLines("0", "SECTION", "2", "ENTITIES", "zero", "LINE"), wantType: podcontract.CorruptedFile, wantMessage: `line 5 should be a group code, not 4 bytes that look like text/plain`,
 		},
 		{
 			name: "a group outside any section is CorruptedFile",
@@ -203,11 +203,11 @@ func TestDXFInspectorBinary(t *testing.T) {
 		},
 		{
 			name: "a binary DXF that does not start with a SECTION is CorruptedFile, not InvalidFileType", data: []byte(dxfBinarySentinel + "\x00\x00LINE\x00"),
-			wantType: podcontract.CorruptedFile, wantMessage: `does not start with a SECTION but with group 0 "LINE"`,
+			wantType: podcontract.CorruptedFile, wantMessage: `does not start with a SECTION but with group 0, 4 bytes that look like text/plain`,
 		},
 		{
 			name: "a binary DXF with a group outside any section names its byte", data: []byte(dxfBinarySentinel + "\x00\x00SECTION\x00\x02\x00ENTITIES\x00\x00\x00ENDSEC\x00\x0a\x00\x00\x00\x00\x00\x00\x00\xf8\x3f"),
-			wantType: podcontract.CorruptedFile, wantMessage: `byte 52: group 10 "1.5" outside any section`,
+			wantType: podcontract.CorruptedFile, wantMessage: `byte 52: group 10, 3 bytes that look like text/plain, outside any section`,
 		},
 		{
 			name: "a binary DXF string longer than DXF allows is CorruptedFile", data: append([]byte(dxfBinarySentinel+"\x00\x00SECTION\x00\x01\x00"), strings.Repeat("x", dxfMaxLine+1)...),

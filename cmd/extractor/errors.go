@@ -10,6 +10,15 @@ import (
 
 // failure is an error that knows how it must be reported under the Pod
 // contract. Everything that can go wrong ends up as one.
+//
+// Its message is all that is reported: the cause is kept for errors.Is and
+// errors.As, never shown, because errors of the network, of TLS and of the
+// parsers quote what the other side sent (net/http quotes a malformed
+// answer, pdfcpu the objects it could not parse), and the termination
+// message becomes the job's status, which the job's author reads. Whoever
+// builds a failure writes into its message only what the program itself
+// knows, the job's own input, and facts about what came back (a status, a
+// length, the type it looks like), never its content.
 type failure struct {
 	errorType string
 	message   string
@@ -24,12 +33,7 @@ func fail(errorType string, cause error, format string, args ...any) *failure {
 	return &failure{errorType: errorType, message: fmt.Sprintf(format, args...), cause: cause}
 }
 
-func (f *failure) Error() string {
-	if f.cause == nil {
-		return f.errorType + ": " + f.message
-	}
-	return f.errorType + ": " + f.message + ": " + f.cause.Error()
-}
+func (f *failure) Error() string { return f.errorType + ": " + f.message }
 
 func (f *failure) Unwrap() error { return f.cause }
 
@@ -43,26 +47,23 @@ func (f *failure) exitCode() int {
 // terminationMessage is what the operator parses: the "ErrorType: message"
 // line, and the Retry-After hint line when the service asked for a wait.
 func (f *failure) terminationMessage() string {
-	message := f.message
-	if f.cause != nil {
-		message += ": " + f.cause.Error()
-	}
-	line, err := podcontract.FormatFailure(f.errorType, message, podcontract.WithRetryAfter(f.retryAfter))
+	line, err := podcontract.FormatFailure(f.errorType, f.message, podcontract.WithRetryAfter(f.retryAfter))
 	if err != nil {
 		// Only a misspelt error type in this program gets here.
-		line, _ = podcontract.FormatFailure(podcontract.InternalError, err.Error()+": "+message)
+		line, _ = podcontract.FormatFailure(podcontract.InternalError, err.Error()+": "+f.message)
 	}
 	return line
 }
 
 // asFailure finds the failure in err's chain, or calls err an internal error:
-// an error nobody classified is a bug in this program, not in the input.
+// an error nobody classified is a bug in this program, not in the input. Its
+// text is not shown, since nobody checked what it quotes; its type is.
 func asFailure(err error) *failure {
 	var f *failure
 	if errors.As(err, &f) {
 		return f
 	}
-	return fail(podcontract.InternalError, err, "unexpected error")
+	return fail(podcontract.InternalError, err, "unexpected error (%T)", err)
 }
 
 // oneLine makes untrusted text printable on one line of at most n bytes.
@@ -70,7 +71,11 @@ func oneLine(s string, n int) string {
 	return podcontract.OneLine(s, n)
 }
 
-// quoteExcerpt shows a piece of untrusted input in a message, short and safe.
-func quoteExcerpt(b []byte) string {
-	return fmt.Sprintf("%q", oneLine(string(b), 40))
+// describeText describes a piece of the file for a message without quoting
+// it: its length and what it looks like.
+func describeText(text string) string {
+	if text == "" {
+		return "nothing"
+	}
+	return fmt.Sprintf("%d bytes that look like %s", len(text), describeContent([]byte(text)))
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +38,7 @@ func openSource(ctx context.Context, cfg config, client *http.Client) (source, e
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err
 		}
-		return source{}, fail(podcontract.UsageError, err, "%s is not a URL", podcontract.EnvSourceURL)
+		return source{}, fail(podcontract.UsageError, err, "%s is not a URL: %v", podcontract.EnvSourceURL, err)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":
@@ -84,7 +86,8 @@ func openHTTP(ctx context.Context, client *http.Client, u *url.URL, authorizatio
 }
 
 // statusFailure turns a response that is not 200 OK into a failure; the body
-// is the start of the response, for services that explain themselves there.
+// is the start of the response, described by its length and type and never
+// quoted.
 type statusFailure func(status int, header http.Header, body []byte, what string) *failure
 
 // doGet sends req and hands back the body of a 200 response, with transport
@@ -98,7 +101,7 @@ func doGet(ctx context.Context, client *http.Client, req *http.Request, what str
 		defer resp.Body.Close()
 		// Error documents are small; a bound keeps a misbehaving server from
 		// making us read a large body just to report a failure.
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		return source{}, onStatus(resp.StatusCode, resp.Header, body, what)
 	}
 	return downloadBody(ctx, resp.Body, resp.ContentLength, what), nil
@@ -113,10 +116,15 @@ func downloadBody(ctx context.Context, body io.ReadCloser, size int64, what stri
 	}}, size: size}
 }
 
+// maxErrorBody bounds what is read of an answer that is not 200 OK.
+const maxErrorBody = 64 << 10
+
 // httpStatusFailure maps an HTTP status to the error type the operator
-// should see.
-func httpStatusFailure(status int, header http.Header, _ []byte, what string) *failure {
-	answered := fmt.Sprintf("%s answered %d %s", what, status, http.StatusText(status))
+// should see. The message says what the body was like, not what it said: a
+// URL the Pod may reach and the job's author may not would otherwise put
+// the answer into the job's status.
+func httpStatusFailure(status int, header http.Header, body []byte, what string) *failure {
+	answered := fmt.Sprintf("%s answered %d %s%s", what, status, http.StatusText(status), describeBody(body))
 	switch {
 	case status == http.StatusUnauthorized:
 		return fail(podcontract.AuthenticationFailed, nil, "%s", answered)
@@ -156,44 +164,110 @@ func withRetryAfter(f *failure, header http.Header, now time.Time) *failure {
 	return f
 }
 
+// describeBody describes an error answer's body for a message: its length
+// and the type it looks like; nothing for none.
+func describeBody(body []byte) string {
+	switch {
+	case len(body) == 0:
+		return ""
+	case len(body) >= maxErrorBody:
+		return fmt.Sprintf(" (a body of more than %d bytes that looks like %s)", maxErrorBody, describeContent(body))
+	default:
+		return fmt.Sprintf(" (a body of %d bytes that looks like %s)", len(body), describeContent(body))
+	}
+}
+
 // networkFailure classifies an error of the network or of the context. The
 // state of the context comes first: once it is done, whatever error the
-// transport made of that is beside the point.
+// transport made of that is beside the point. The error's own text is not
+// shown: net/http quotes a malformed answer, TLS the names in the server's
+// certificate, a redirect's error its Location; the message names the kind
+// of failure instead.
 func networkFailure(ctx context.Context, err error, what string) error {
 	var f *failure
 	if errors.As(err, &f) {
 		return f
 	}
+	if refused := destinationFailure(err, what); refused != nil {
+		return refused
+	}
 	if ctxErr := contextFailure(ctx, what); ctxErr != nil {
 		return ctxErr
 	}
-	// url.Error repeats the URL, query and all; the cause is what matters.
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) {
-		err = urlErr.Err
-	}
-	var netErr net.Error
+	var (
+		netErr    net.Error
+		dnsErr    *net.DNSError
+		errno     syscall.Errno
+		redirect  *redirectRefused
+		hostname  x509.HostnameError
+		authority x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		notTLS    tls.RecordHeaderError
+		tlsAlert  tls.AlertError
+	)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return fail(podcontract.TimeoutError, err, "%s", what)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fail(podcontract.ConnectionError, nil, "%s: connection refused", what)
+		return fail(podcontract.TimeoutError, err, "%s: timed out", what)
+	case errors.As(err, &redirect):
+		return fail(podcontract.UnexpectedResponse, err, "%s: %s", what, redirect.reason)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fail(podcontract.ConnectionError, err, "%s: the host name does not resolve", what)
+	case errors.As(err, &dnsErr):
+		return fail(podcontract.ConnectionError, err, "%s: the host name could not be resolved", what)
+	case errors.As(err, &hostname):
+		return fail(podcontract.ConnectionError, err, "%s: the server's TLS certificate is not valid for the host name", what)
+	case errors.As(err, &authority):
+		return fail(podcontract.ConnectionError, err, "%s: the server's TLS certificate is signed by an unknown authority", what)
+	case errors.As(err, &invalid):
+		return fail(podcontract.ConnectionError, err, "%s: the server's TLS certificate is invalid (expired, not yet valid or not for serving)", what)
+	case errors.As(err, &notTLS):
+		return fail(podcontract.ConnectionError, err, "%s: the server did not answer in TLS", what)
+	case errors.As(err, &tlsAlert):
+		return fail(podcontract.ConnectionError, err, "%s: the TLS handshake failed", what)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// A body shorter than its Content-Length is a broken transfer, not a
 		// broken file: retrying may well fetch all of it.
-		return fail(podcontract.ConnectionError, nil, "%s: the connection closed before the whole file arrived", what)
+		return fail(podcontract.ConnectionError, err, "%s: the connection closed before the whole file arrived", what)
+	case errors.Is(err, io.EOF):
+		return fail(podcontract.ConnectionError, err, "%s: the server closed the connection without an answer", what)
+	case errors.As(err, &errno):
+		// The kernel's text for its own error number, such as "connection
+		// refused".
+		return fail(podcontract.ConnectionError, err, "%s: %s", what, errno.Error())
 	default:
-		return fail(podcontract.ConnectionError, err, "%s", what)
+		return fail(podcontract.ConnectionError, err, "%s: the connection failed or the answer was not HTTP", what)
 	}
+}
+
+// redirectRefused is the error of a redirect the client does not follow.
+type redirectRefused struct{ reason string }
+
+func (r *redirectRefused) Error() string { return r.reason }
+
+// maxRedirects is as many redirects as net/http follows by default.
+const maxRedirects = 10
+
+// checkRedirect refuses redirects that no fetch of a file needs, with an
+// error of its own, so the message can name the reason without the error
+// text of net/http, which quotes the Location. Every redirect that is
+// followed is dialed through the guarded dialer like the first request.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	switch {
+	case len(via) >= maxRedirects:
+		return &redirectRefused{reason: fmt.Sprintf("more than %d redirects", maxRedirects)}
+	case req.URL.Scheme != "http" && req.URL.Scheme != "https":
+		return &redirectRefused{reason: "a redirect to a URL that is neither http nor https"}
+	}
+	return nil
 }
 
 // contextFailure reports why the run's context ended, or nil while it runs.
 func contextFailure(ctx context.Context, what string) error {
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fail(podcontract.TimeoutError, context.Cause(ctx), "%s", what)
+		return fail(podcontract.TimeoutError, context.Cause(ctx), "%s: %v", what, context.Cause(ctx))
 	case ctx.Err() != nil:
-		return fail(podcontract.Interrupted, context.Cause(ctx), "%s", what)
+		return fail(podcontract.Interrupted, context.Cause(ctx), "%s: %v", what, context.Cause(ctx))
 	}
 	return nil
 }
@@ -261,9 +335,9 @@ func fileFailure(err error, what string) *failure {
 	case errors.Is(err, fs.ErrNotExist):
 		return fail(podcontract.SourceNotFound, nil, "%s: no such file", what)
 	case errors.Is(err, fs.ErrPermission):
-		return fail(podcontract.PermissionDenied, err, "%s", what)
+		return fail(podcontract.PermissionDenied, err, "%s: %v", what, err)
 	default:
-		return fail(podcontract.IOError, err, "%s", what)
+		return fail(podcontract.IOError, err, "%s: %v", what, err)
 	}
 }
 

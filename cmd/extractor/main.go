@@ -24,6 +24,23 @@
 //     there is no anonymous access, because a public object can be fetched by
 //     its https URL.
 //
+// # Destinations
+//
+// The job's author chooses the URL and the Pod fetches it from inside the
+// cluster, so the extractor refuses to connect to internal addresses:
+// loopback, link-local (with the metadata services 169.254.169.254 and
+// fd00:ec2::254), private (RFC 1918, RFC 4193), unspecified, multicast and
+// carrier-grade NAT, also as IPv4-mapped IPv6 or behind NAT64. The check
+// runs on the address of every connection, after name resolution and right
+// before connect, for the source, every redirect and the S3 endpoint alike,
+// and fails with DestinationNotAllowed, naming the class of the address but
+// not the address. EXTRACTOR_ALLOWED_DESTINATIONS, which only the
+// ExtractorClass sets, lists the networks, addresses and host names allowed
+// all the same, comma-separated. Proxies in the environment are not used:
+// they would connect in the extractor's place. No failure message quotes
+// what came back: it says the status, the length and what the content
+// looks like, never the content.
+//
 // Options: maxBytes limits the size of the source (bytes, or with a Ki, Mi,
 // Gi or Ti suffix; default 256Mi), timeout limits fetching and checking
 // together (a Go duration; default 15m). Other options are ignored. The flags
@@ -90,9 +107,10 @@
 //	TimeoutError            75  EX_TEMPFAIL      retryable          the timeout ran out, HTTP 408, S3 RequestTimeout
 //	RateLimitExceeded       75  EX_TEMPFAIL      retryable          HTTP 429, S3 SlowDown or ThrottlingException
 //	Interrupted             75  EX_TEMPFAIL      retryable*         SIGTERM or SIGINT, as when the Pod is deleted
-//	UnexpectedResponse      76  EX_PROTOCOL      retryable*         any other HTTP status
+//	UnexpectedResponse      76  EX_PROTOCOL      retryable*         any other HTTP status, more than 10 redirects, a redirect to another scheme
 //	AuthenticationFailed    77  EX_NOPERM        permanent          HTTP 401, bad S3 credentials or signature, s3:// without credentials
 //	PermissionDenied        77  EX_NOPERM        permanent          HTTP 403, S3 AccessDenied, unreadable file
+//	DestinationNotAllowed   77  EX_NOPERM        permanent          the source, a redirect or the S3 endpoint leads to an internal address
 //
 // * Not in the operator's built-in table, so retried as an unknown type; a
 // job that wants otherwise adds a rule, for example errorTypes
@@ -149,7 +167,7 @@ func run(args []string, env func(string) string, stdout, stderr io.Writer) int {
 	defer cancel()
 	logger.Printf("attempt %s: checking the %s source %s (at most %d bytes, within %s)",
 		cmp.Or(cfg.attempt, "?"), cfg.format, displayURL(cfg.sourceURL), cfg.maxBytes, cfg.timeout)
-	result, err := extract(ctx, cfg, &http.Client{})
+	result, err := extract(ctx, cfg, newHTTPClient(cfg.allowed))
 	if err != nil {
 		return reportFailure(cfg.terminationLog, err, stdout, stderr, logger)
 	}

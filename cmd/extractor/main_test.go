@@ -28,6 +28,22 @@ import (
 var extractorBinary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(isolatedTestEnv) != "" {
+		// A child running one test in an isolated network (runIsolated),
+		// with the parent's binary.
+		dir, err := os.MkdirTemp("", "extractor-isolated-")
+		if err == nil {
+			err = enterIsolatedNetwork(dir)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "entering the isolated network: %v\n", err)
+			os.Exit(1)
+		}
+		extractorBinary = os.Getenv(extractorBinaryEnv)
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "extractor-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -59,6 +75,10 @@ func (o outcome) errorType() string {
 	errorType, _, _ := podcontract.ParseFailure(o.message)
 	return errorType
 }
+
+// loopbackAllowed allows the test servers, which listen on loopback, an
+// address the extractor refuses by default.
+const loopbackAllowed = "127.0.0.0/8,::1"
 
 // runExtractor runs the program with exactly the given environment, so that
 // nothing from the machine running the tests (AWS credentials, say) leaks in.
@@ -390,7 +410,7 @@ func TestProgram(t *testing.T) {
 		{
 			name: "HTTP 429 is RateLimitExceeded and passes Retry-After on", format: "pdf",
 			source:   "{server}/status/429",
-			wantCode: 75, wantType: "RateLimitExceeded", wantMessage: "429 Too Many Requests\nRetry-After: 7",
+			wantCode: 75, wantType: "RateLimitExceeded", wantMessage: "429 Too Many Requests (a body of 13 bytes that looks like text/plain)\nRetry-After: 7",
 		},
 		{
 			name: "HTTP 500 is ServiceUnavailable", format: "pdf",
@@ -581,10 +601,11 @@ func TestProgram(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env := map[string]string{
-				"EXTRACTION_FORMAT":     tt.format,
-				"EXTRACTION_SOURCE_URL": placeholders.Replace(tt.source),
-				"EXTRACTION_OPTIONS":    tt.options,
-				"EXTRACTION_ATTEMPT":    "1",
+				"EXTRACTION_FORMAT":                tt.format,
+				"EXTRACTION_SOURCE_URL":            placeholders.Replace(tt.source),
+				"EXTRACTION_OPTIONS":               tt.options,
+				"EXTRACTION_ATTEMPT":               "1",
+				podcontract.EnvAllowedDestinations: loopbackAllowed,
 			}
 			for name, value := range tt.env {
 				env[name] = value
@@ -627,8 +648,9 @@ func TestProgramInterrupted(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		cmd, wait := startExtractor(t, ctx, map[string]string{
-			"EXTRACTION_FORMAT":     "pdf",
-			"EXTRACTION_SOURCE_URL": server.URL + "/stall",
+			"EXTRACTION_FORMAT":                "pdf",
+			"EXTRACTION_SOURCE_URL":            server.URL + "/stall",
+			podcontract.EnvAllowedDestinations: loopbackAllowed,
 		})
 		select {
 		case <-server.stalled:

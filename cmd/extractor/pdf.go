@@ -80,7 +80,7 @@ func (p *pdfInspector) Write(data []byte) (int, error) {
 		p.spool = spool
 	}
 	if _, err := p.spool.Write(data); err != nil {
-		return 0, fail(podcontract.IOError, err, "spooling the PDF to %s", os.TempDir())
+		return 0, fail(podcontract.IOError, err, "spooling the PDF to %s: %v", os.TempDir(), err)
 	}
 	return len(data), nil
 }
@@ -90,11 +90,11 @@ func (p *pdfInspector) Write(data []byte) (int, error) {
 func newSpoolFile() (*os.File, error) {
 	f, err := os.CreateTemp("", "extractor-*.pdf")
 	if err != nil {
-		return nil, fail(podcontract.IOError, err, "creating a scratch file for the PDF in %s", os.TempDir())
+		return nil, fail(podcontract.IOError, err, "creating a scratch file for the PDF in %s: %v", os.TempDir(), err)
 	}
 	if err := os.Remove(f.Name()); err != nil {
 		f.Close()
-		return nil, fail(podcontract.IOError, err, "unlinking the scratch file of the PDF")
+		return nil, fail(podcontract.IOError, err, "unlinking the scratch file of the PDF: %v", err)
 	}
 	return f, nil
 }
@@ -121,7 +121,7 @@ func (p *pdfInspector) finish(int64) (any, error) {
 		return nil, fail(podcontract.CorruptedFile, nil, "the PDF has no %%%%EOF marker in its last %d bytes: it is truncated", pdfTrailerWindow)
 	}
 	if _, err := p.spool.Seek(0, io.SeekStart); err != nil {
-		return nil, fail(podcontract.IOError, err, "rewinding the scratch file of the PDF")
+		return nil, fail(podcontract.IOError, err, "rewinding the scratch file of the PDF: %v", err)
 	}
 	doc, err := readPDF(p.ctx, p.spool)
 	switch {
@@ -135,7 +135,7 @@ func (p *pdfInspector) finish(int64) (any, error) {
 		if errors.As(err, &f) {
 			return nil, f
 		}
-		return nil, fail(podcontract.CorruptedFile, err, "the PDF is broken")
+		return nil, fail(podcontract.CorruptedFile, err, "the PDF is broken: pdfcpu could not read or validate it")
 	}
 	pages := doc.PageCount
 	return pdfSummary{
@@ -165,7 +165,7 @@ func readPDF(ctx context.Context, rs io.ReadSeeker) (doc *model.Context, err err
 				err = p
 				return
 			}
-			err = fail(podcontract.InternalError, nil, "pdfcpu failed on this PDF: %v", r)
+			err = fail(podcontract.InternalError, nil, "pdfcpu failed on this PDF with a panic (%T)", r)
 		}
 	}()
 	doc, err = pdfcpu.ReadWithContext(ctx, rs, model.NewDefaultConfiguration())

@@ -145,7 +145,7 @@ func TestPDFInspector(t *testing.T) {
 		{
 			name:     "a PDF whose object stream is damaged is CorruptedFile",
 			data:     damagedStream,
-			wantType: podcontract.CorruptedFile, wantMessage: "the PDF is broken: object stream",
+			wantType: podcontract.CorruptedFile, wantMessage: "the PDF is broken: pdfcpu could not read",
 		},
 		{
 			name:     "a PDF without a document catalog is CorruptedFile",
@@ -155,7 +155,7 @@ func TestPDFInspector(t *testing.T) {
 		{
 			name:     "a PDF of an unknown version is CorruptedFile",
 			data:     bytes.Replace(valid, []byte("%PDF-1.7"), []byte("%PDF-9.9"), 1),
-			wantType: podcontract.CorruptedFile, wantMessage: "unknown PDF header version",
+			wantType: podcontract.CorruptedFile, wantMessage: "the PDF is broken: pdfcpu could not read",
 		},
 	}
 	for _, tt := range tests {

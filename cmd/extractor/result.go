@@ -18,11 +18,11 @@ func encodeResult(format string, size int64, sha256 []byte, summary any) ([]byte
 	if summary != nil {
 		raw, err := podcontract.MarshalResult(summary)
 		if err != nil {
-			return nil, fail(podcontract.InternalError, err, "encoding the %s summary", format)
+			return nil, fail(podcontract.InternalError, err, "encoding the %s summary: %v", format, err)
 		}
 		var summaryFields map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &summaryFields); err != nil {
-			return nil, fail(podcontract.InternalError, err, "the %s summary is not a JSON object", format)
+			return nil, fail(podcontract.InternalError, err, "the %s summary is not a JSON object: %v", format, err)
 		}
 		for key, value := range summaryFields {
 			fields[key] = value
@@ -33,7 +33,7 @@ func encodeResult(format string, size int64, sha256 []byte, summary any) ([]byte
 	// the bound.
 	result, err := podcontract.MarshalResult(fields)
 	if err != nil {
-		return nil, fail(podcontract.InternalError, err, "encoding the result")
+		return nil, fail(podcontract.InternalError, err, "encoding the result: %v", err)
 	}
 	return result, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -144,23 +143,21 @@ func s3Failure(ctx context.Context, err error, what string) error {
 	}
 	status := response.HTTPStatusCode()
 	// Without an error document the client names the status ("NotFound"),
-	// which is no S3 error code and falls through to the status.
+	// which is no S3 error code and falls through to the status, as do codes
+	// the table lacks.
+	// Only a code of the table is named, as this program spells it; the
+	// error document's message, and any other code, is the store's text.
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		code := apiErr.ErrorCode()
 		if errorType, known := s3ErrorTypes[code]; known {
-			message := fmt.Sprintf("S3 answered %d %s for %s", status, oneLine(code, 64), what)
-			if detail := apiErr.ErrorMessage(); detail != "" && detail != code {
-				message += ": " + oneLine(detail, 300)
-			}
-			f := fail(errorType, nil, "%s", message)
+			f := fail(errorType, nil, "S3 answered %d %s for %s", status, code, what)
 			if errorType == podcontract.RateLimitExceeded || status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 				// Throttled: S3 and S3-compatible stores may say for how long.
 				f = withRetryAfter(f, response.Response.Header, time.Now())
 			}
 			return f
 		}
-		what += " (" + oneLine(code, 64) + ")"
 	}
 	return httpStatusFailure(status, response.Response.Header, nil, what)
 }

@@ -195,7 +195,7 @@ func (s *stepInspector) statement(text string) error {
 		s.section = stepPreHeader // the magic check has seen ISO-10303-21
 	case stepPreHeader:
 		if text != "HEADER" {
-			return fail(podcontract.CorruptedFile, nil, "expected HEADER; after ISO-10303-21; but found %s", quoteExcerpt([]byte(text)))
+			return fail(podcontract.CorruptedFile, nil, "expected HEADER; after ISO-10303-21; but found %s", describeText(text))
 		}
 		s.section = stepHeader
 	case stepHeader:
@@ -209,7 +209,7 @@ func (s *stepInspector) statement(text string) error {
 		case text == "END-ISO-10303-21":
 			s.section = stepEnd
 		default:
-			return fail(podcontract.CorruptedFile, nil, "expected a section or END-ISO-10303-21; but found %s", quoteExcerpt([]byte(text)))
+			return fail(podcontract.CorruptedFile, nil, "expected a section or END-ISO-10303-21; but found %s", describeText(text))
 		}
 	case stepData:
 		if text == "ENDSEC" {
@@ -218,7 +218,7 @@ func (s *stepInspector) statement(text string) error {
 		}
 		typeName, ok := instanceType(text)
 		if !ok {
-			return fail(podcontract.CorruptedFile, nil, "the DATA section holds %s, which is not an entity instance", quoteExcerpt([]byte(text)))
+			return fail(podcontract.CorruptedFile, nil, "the DATA section holds %s, which is not an entity instance", describeText(text))
 		}
 		s.entities++
 		countType(s.counts, typeName)
@@ -247,7 +247,7 @@ func (s *stepInspector) headerStatement(text string) error {
 	// IFC is itself an ISO 10303-21 schema, so a STEP job may read an IFC
 	// file; the reverse is a mix-up.
 	if s.ifc && !strings.HasPrefix(strings.ToUpper(s.schemas[0]), "IFC") {
-		return fail(podcontract.InvalidFileType, nil, "the file is a STEP file of schema %q, not an IFC file", s.schemas[0])
+		return fail(podcontract.InvalidFileType, nil, "the file is a STEP file whose schema is not IFC, not an IFC file")
 	}
 	return nil
 }
