@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
-
 	"testing"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
