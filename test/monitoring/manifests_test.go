@@ -32,7 +32,7 @@ func kubectl(t *testing.T, stdin []byte, args ...string) (string, error) {
 		binary = "kubectl"
 	}
 	c := theCluster(t)
-	return run(context.Background(), root, stdin, binary, append([]string{"--kubeconfig=" + c.cp.AdminKubeconfig}, args...)...)
+	return run(root, stdin, binary, append([]string{"--kubeconfig=" + c.cp.AdminKubeconfig}, args...)...)
 }
 
 // kustomize renders a kustomization of the repository with `kubectl kustomize`.
@@ -58,7 +58,7 @@ func installPrometheusOperatorCRDs(t *testing.T) {
 	t.Helper()
 	prometheusOperatorCRDs.get(t, func() (struct{}, error) {
 		// Outside any module, so that no go.sum learns of it.
-		out, err := run(context.Background(), os.TempDir(), nil, "go", "mod", "download", "-json", prometheusOperatorModule)
+		out, err := run(os.TempDir(), nil, "go", "mod", "download", "-json", prometheusOperatorModule)
 		if err != nil {
 			return struct{}{}, err
 		}

@@ -1,7 +1,6 @@
 package monitoring
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,7 +75,7 @@ func readYAML(t *testing.T, path string, into any) {
 
 func TestAlertingRulesPassPromtoolCheckRules(t *testing.T) {
 	dir, _ := rulesDir(t)
-	out, err := run(context.Background(), dir, nil, promtool, "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml")
+	out, err := run(dir, nil, promtool, "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +84,7 @@ func TestAlertingRulesPassPromtoolCheckRules(t *testing.T) {
 
 func TestAlertingRulesPassTheirPromtoolTests(t *testing.T) {
 	dir, tests := rulesDir(t)
-	out, err := run(context.Background(), dir, nil, promtool, append([]string{"test", "rules"}, tests...)...)
+	out, err := run(dir, nil, promtool, append([]string{"test", "rules"}, tests...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ package monitoring
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,8 +52,8 @@ func repoPath(elem ...string) string {
 
 // run runs a command and returns its combined output, with the output in
 // the error when it fails.
-func run(ctx context.Context, dir string, stdin []byte, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+func run(dir string, stdin []byte, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
