@@ -1,6 +1,10 @@
 # The ExtractionJob operator. `make help` lists the targets.
 
 KUBE_VERSION ?= v1.37.2
+# The promtool that test-monitoring runs; hack/tools/promtool pins its module.
+PROMTOOL_VERSION ?= v3.16.0
+PROMTOOL := $(CURDIR)/bin/promtool-$(PROMTOOL_VERSION)/promtool
+export PROMTOOL_VERSION
 BIN          := $(CURDIR)/bin
 ENVTEST_DIR  := $(BIN)/envtest-$(KUBE_VERSION)
 # A user's own envtest assets win over the ones built here.
@@ -42,7 +46,9 @@ verify: manifests generate ## Fail when generated files, go.mod or formatting dr
 	cd api/podcontract && go mod tidy && go vet ./...
 	@test -z "$$(gofmt -l api controllers cmd test hack)" || { echo "gofmt needed:"; gofmt -l api controllers cmd test hack; exit 1; }
 	go vet ./...
-	@git diff --exit-code -- config api go.mod go.sum || { echo "generated files drifted: run 'make manifests generate' and commit"; exit 1; }
+	cd test/monitoring && go mod tidy && go vet ./...
+	cd hack/tools/promtool && go mod tidy
+	@git diff --exit-code -- config api go.mod go.sum test/monitoring/go.mod test/monitoring/go.sum hack/tools/promtool || { echo "generated files drifted: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: tools
 tools: ## Build kube-apiserver, etcd, kwok and friends from the Go module proxy into bin/ (once; cached).
@@ -60,8 +66,14 @@ timed = start=$$(date +%s); $(2) && echo "make test: $(1) took $$(( $$(date +%s)
 test: vet envtest-assets ## Build what the tests need and run every test.
 	@$(call timed,unit and envtest,go test ./... -count=1)
 	@$(call timed,api/podcontract,cd api/podcontract && go vet ./... && go test ./... -count=1)
+	@$(call timed,monitoring,$(MAKE) test-monitoring)
 	@$(call timed,end-to-end on KWOK,$(MAKE) test-e2e)
 	@$(call timed,short chaos,$(MAKE) test-chaos-short)
+
+.PHONY: test-monitoring
+test-monitoring: envtest-assets kubectl ## promtool check and test of config/prometheus, the dashboard's PromQL, the Prometheus Operator's CRDs, promtool check of /metrics (test/monitoring).
+	hack/build-tools.sh promtool
+	cd test/monitoring && go vet ./... && PROMTOOL=$(PROMTOOL) go test ./... -count=1 -timeout 10m
 
 ##@ Build and run
 

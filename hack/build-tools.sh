@@ -4,7 +4,7 @@
 # one directory per tool and version, so a version bump never reuses a stale
 # binary. Nothing is downloaded from anywhere else.
 #
-#   hack/build-tools.sh [kube|etcd|kwok|envtest|kubectl|all]   (default: all)
+#   hack/build-tools.sh [kube|etcd|kwok|envtest|kubectl|promtool|all]   (default: all)
 #
 # kubectl is not part of "all": it is built (from the same pinned
 # k8s.io/kubernetes) only for a machine that has none on its PATH.
@@ -17,6 +17,8 @@ set -euo pipefail
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+# Prometheus v3.16.0 is Go module version v0.316.0; hack/tools/promtool pins it.
+PROMTOOL_VERSION=${PROMTOOL_VERSION:-v3.16.0}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${TOOLS_BIN:-$root/bin}
@@ -25,6 +27,7 @@ etcd_dir=$bin/etcd-$ETCD_VERSION
 kwok_dir=$bin/kwok-$KWOK_VERSION
 envtest_dir=$bin/envtest-$KUBE_VERSION
 kubectl_dir=$bin/kubectl-$KUBE_VERSION
+promtool_dir=$bin/promtool-$PROMTOOL_VERSION
 
 have() { for f in "$@"; do [ -x "$f" ] || return 1; done; }
 
@@ -66,6 +69,20 @@ build_kwok() {
   rm -rf "$kwok_dir"; mv "$tmp" "$kwok_dir"
 }
 
+# promtool checks the alerting rules, their tests and the operator's /metrics
+# (make test-monitoring); its module pins the Prometheus release. Prometheus'
+# remove_all_sd tag leaves out the cloud service discoveries, which none of
+# those commands uses, and most of the build.
+build_promtool() {
+  have "$promtool_dir/promtool" && return
+  echo "building promtool $PROMTOOL_VERSION" >&2
+  local tmp; tmp=$(mktemp -d "$bin/.promtool.XXXX")
+  (cd "$root/hack/tools/promtool" && go build -trimpath -tags remove_all_sd \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMTOOL_VERSION#v}" \
+    -o "$tmp/promtool" github.com/prometheus/prometheus/cmd/promtool)
+  rm -rf "$promtool_dir"; mv "$tmp" "$promtool_dir"
+}
+
 # envtest wants kube-apiserver and etcd side by side in one directory.
 link_envtest() {
   build_kube; build_etcd
@@ -81,6 +98,7 @@ case "${1:-all}" in
   kwok) build_kwok ;;
   envtest) link_envtest ;;
   kubectl) build_kubectl ;;
-  all) link_envtest; build_kwok ;;
-  *) echo "usage: $0 [kube|etcd|kwok|envtest|kubectl|all]" >&2; exit 2 ;;
+  promtool) build_promtool ;;
+  all) link_envtest; build_kwok; build_promtool ;;
+  *) echo "usage: $0 [kube|etcd|kwok|envtest|kubectl|promtool|all]" >&2; exit 2 ;;
 esac
