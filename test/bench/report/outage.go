@@ -134,9 +134,13 @@ func (r *Report) outageSection() string {
 			rounds = fmt.Sprint(o.FailedProbeRounds)
 		}
 		span := o.RetrySpan
+		spanSeconds := "n/a"
+		if span.Reached > 0 {
+			spanSeconds = fmt.Sprintf("%s / %s", f1(span.MinSeconds), f1(span.MedianSeconds))
+		}
 		t.row(name, fmt.Sprint(o.Lost), fmt.Sprint(o.DeadAttempts), fmt.Sprint(o.InFlightAtDown), rounds, fmt.Sprint(o.PeakAfterRecovery), fmt.Sprint(o.StartedAfterRecovery),
 			f1(o.RecoveryToLastDone), fmt.Sprintf("%d / %d / %d", span.Jobs, span.Reached, span.StartedBeforeRecovery),
-			fmt.Sprintf("%s / %s", f1(span.MinSeconds), f1(span.MedianSeconds)), fmt.Sprint(res.Attempts), f1(res.Seconds), outcomes(res))
+			spanSeconds, fmt.Sprint(res.Attempts), f1(res.Seconds), outcomes(res))
 	}
 	return head + t.String()
 }
