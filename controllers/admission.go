@@ -281,7 +281,7 @@ type admissionQueue struct {
 	// wake-ups that follow forget and podCreateFailed.
 	wakeQueue workqueue.TypedRateLimitingInterface[reconcile.Request]
 	// circuits count the consecutive failures of the classes' closed circuits.
-	circuits *circuitCounters
+	circuits *circuitTallies
 }
 
 // newAdmissionQueue counts running attempts from the cached Pods (reader is
@@ -295,7 +295,7 @@ func newAdmissionQueue(reader client.Reader, clock clock.PassiveClock) *admissio
 		queued:        map[types.NamespacedName]queuedJob{},
 		reserved:      map[types.NamespacedName]reservation{},
 		reservedByPod: map[types.NamespacedName]types.NamespacedName{},
-		circuits:      newCircuitCounters(),
+		circuits:      newCircuitTallies(clock),
 	}
 }
 
@@ -336,6 +336,9 @@ func (q *admissionQueue) setupWithManager(mgr ctrl.Manager, jobs *builder.Builde
 		q.wakeQueue = wq
 		return nil
 	}))
+	if err := setupCircuitOpener(mgr, q.clock, q.circuits); err != nil {
+		return err
+	}
 	return setupExtractorClassStatus(mgr, q.clock, q)
 }
 
@@ -456,6 +459,10 @@ func (q *admissionQueue) gatedCaps(ctx context.Context, class *ejv1.ExtractorCla
 			target = load.running + q.queueLength(class.Name)
 		}
 		sel.gate = policy.gate(class.Status.Circuit, q.clock.Now(), target)
+		if q.circuits.pending(class) != nil {
+			// The threshold is reached: nothing starts while the class's status is written.
+			sel.gate = circuitGate{mode: gateOpen}
+		}
 	}
 	switch sel.gate.mode {
 	case gateOpen:
@@ -732,7 +739,9 @@ func (q *admissionQueue) forget(job types.NamespacedName) {
 
 // podSeen handles a watch event of a Pod: the cache shows it now, so the
 // reservation of its job ends; and a Pod that finished or is gone frees a
-// slot of its class.
+// slot of its class. An attempt that finished is counted by its class's
+// circuit breaker before its slot is offered: the failure that reaches the
+// threshold lets no attempt start in its place.
 func (q *admissionQueue) podSeen(ctx context.Context, wq workqueue.TypedRateLimitingInterface[reconcile.Request], old, updated client.Object) {
 	current := updated
 	if current == nil {
@@ -758,9 +767,25 @@ func (q *admissionQueue) podSeen(ctx context.Context, wq workqueue.TypedRateLimi
 		_, isActive = activeAttemptClass(pod)
 		isProbe = holdsProbeSlot(pod)
 	}
+	if old != nil && updated != nil && wasActive && !isActive {
+		q.countFinishedAttempt(ctx, pod)
+	}
 	if (wasActive && !isActive) || (wasProbe && !isProbe) {
 		q.wakeLocked(ctx, wq, pod.Labels[ejv1.ExtractorClassLabel])
 	}
+}
+
+// countFinishedAttempt feeds an attempt that finished to its class's
+// circuit tally, as the cache shows the class.
+func (q *admissionQueue) countFinishedAttempt(ctx context.Context, pod *corev1.Pod) {
+	class := &ejv1.ExtractorClass{}
+	if err := q.reader.Get(ctx, client.ObjectKey{Name: pod.Labels[ejv1.ExtractorClassLabel]}, class); err != nil {
+		if !apierrors.IsNotFound(err) {
+			ctrl.LoggerFrom(ctx).Error(err, "cannot count a finished attempt for the circuit breaker", "pod", client.ObjectKeyFromObject(pod))
+		}
+		return
+	}
+	q.circuits.observe(class, pod)
 }
 
 // wake enqueues reconciles of the jobs the class would admit now.

@@ -3,7 +3,6 @@ package controllers
 import (
 	"fmt"
 	"math"
-	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,7 +15,8 @@ import (
 // machine: what an attempt's outcome does to a class's circuit, and what the
 // circuit lets the admission queue start. The class's status holds the
 // circuit; the count of failures below the threshold lives in memory
-// (circuitCounters), so a restart may lose it but never closes an open circuit.
+// (circuitTally, in circuit_tally.go), so a restart may lose it but never
+// closes an open circuit.
 
 // The breaker's defaults, as the CRD's, for classes created before them.
 var defaultCircuitErrorTypes = []string{
@@ -161,53 +161,31 @@ type circuitOutcome struct {
 	errorType, message string
 }
 
-// circuitCount is the in-memory count of a closed circuit's consecutive
-// failures, with the largest Retry-After hint among them.
-type circuitCount struct {
-	failures          int
-	largestRetryAfter time.Duration
-}
-
-// plus is the count with one more failure.
-func (c circuitCount) plus(outcome circuitOutcome) circuitCount {
-	return circuitCount{failures: c.failures + 1, largestRetryAfter: max(c.largestRetryAfter, outcome.retryAfter)}
-}
-
-// countChange is what an outcome does to the in-memory count.
-type countChange int
-
-const (
-	countKept countChange = iota
-	countAdded
-	countReset
-)
-
 // circuitStep is what one outcome does to a class's circuit.
 type circuitStep struct {
 	// circuit is the class's new circuit status; nil leaves it as it was.
 	circuit *ejv1.CircuitStatus
-	// count is what happens to the class's in-memory count.
-	count countChange
 	// park says the job spends no retry: it waits in Queued for the circuit.
 	park bool
 }
 
-// step is the breaker's state machine: what the outcome of an attempt does to
-// the circuit, given the count of failures of the closed circuit so far.
-func (p circuitPolicy) step(current *ejv1.CircuitStatus, count circuitCount, outcome circuitOutcome, now time.Time) circuitStep {
+// step is the breaker's state machine: what the outcome of a job's attempt
+// does to the circuit. A closed circuit's failures are counted by the
+// class's circuitTally, in the order the attempts finished; pending is the
+// opening it counted that the class's status does not show yet, nil without one.
+func (p circuitPolicy) step(current *ejv1.CircuitStatus, pending *circuitOpening, outcome circuitOutcome, now time.Time) circuitStep {
 	state := circuitState(current, now)
 	switch {
 	case outcome.signal == signalNone:
 		return circuitStep{}
-	case state == ejv1.CircuitClosed && outcome.signal == signalServiceUp:
-		return circuitStep{count: countReset}
+	case state == ejv1.CircuitClosed && outcome.signal == signalServiceDown && pending != nil:
+		// The job's failure is one of those that opened the circuit, or came
+		// after them: it is parked once the class records the opening.
+		return circuitStep{circuit: p.openedBy(current, *pending), park: true}
 	case state == ejv1.CircuitClosed:
-		if count = count.plus(outcome); count.failures < p.threshold {
-			return circuitStep{count: countAdded}
-		}
-		return circuitStep{circuit: p.opened(current, 1, count.largestRetryAfter, outcome, now), count: countReset, park: true}
+		return circuitStep{}
 	case outcome.signal == signalServiceUp && outcome.probe && state == ejv1.CircuitHalfOpen:
-		return circuitStep{circuit: closedCircuit(current, now), count: countReset}
+		return circuitStep{circuit: closedCircuit(current, now)}
 	case outcome.signal == signalServiceUp:
 		// A straggler that started before the circuit opened: only probes close it.
 		return circuitStep{}
@@ -217,6 +195,11 @@ func (p circuitPolicy) step(current *ejv1.CircuitStatus, count circuitCount, out
 		// Open, or a straggler failing while the probes run: the outage goes on.
 		return circuitStep{park: true}
 	}
+}
+
+// openedBy is the closed circuit opened by the failures a tally counted.
+func (p circuitPolicy) openedBy(current *ejv1.CircuitStatus, o circuitOpening) *ejv1.CircuitStatus {
+	return p.opened(current, 1, o.largestRetryAfter, o.last, o.at)
 }
 
 // opened is the circuit opened for the openCount-th time since it last closed.
@@ -324,44 +307,6 @@ func (p circuitPolicy) gate(c *ejv1.CircuitStatus, now time.Time, target int) ci
 func circuitOpenMessage(class string) string {
 	return fmt.Sprintf("Waiting for ExtractorClass %s: its circuit breaker is open because the service failed; "+
 		"see the class's status.circuit for when it tries again.", class)
-}
-
-// circuitCounters are the classes' in-memory counts of consecutive failures.
-// They are below the threshold by construction: reaching it opens the
-// circuit, which the class's status holds. A restart loses them.
-type circuitCounters struct {
-	mu     sync.Mutex
-	counts map[string]circuitCount
-}
-
-func newCircuitCounters() *circuitCounters {
-	return &circuitCounters{counts: map[string]circuitCount{}}
-}
-
-func (c *circuitCounters) get(class string) circuitCount {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.counts[class]
-}
-
-// record applies a step's change to the class's count as it is now, not as
-// it was read: concurrent reconciles of the class's jobs each count once.
-func (c *circuitCounters) record(class string, change countChange, outcome circuitOutcome) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch change {
-	case countReset:
-		delete(c.counts, class)
-	case countAdded:
-		c.counts[class] = c.counts[class].plus(outcome)
-	}
-}
-
-// forget drops a class's count: the class is gone, or its circuit was reset.
-func (c *circuitCounters) forget(class string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.counts, class)
 }
 
 // maxCircuitMessage is the schema's maxLength of status.circuit.lastMessage.

@@ -160,6 +160,35 @@ var _ = Describe("The circuit breaker of an ExtractorClass", func() {
 		waitParked(fourth, 1)
 	})
 
+	It("counts the failures in the order the attempts finished: a success from before them, seen after them, resets nothing", func() {
+		class := breakerClass(3, time.Hour)
+		early, first, second, third := createJob(class, "early"), createJob(class, "first"), createJob(class, "second"), createJob(class, "third")
+		earlyPod := waitForAttemptPod(ctx, early, 1)
+		setPodRunning(ctx, earlyPod)
+		failAttempt(first, 1, 69, serviceUnavailable)
+		waitForPhase(ctx, first, ejv1.PhaseRetrying)
+		failAttempt(second, 1, 69, serviceUnavailable)
+		waitForPhase(ctx, second, ejv1.PhaseRetrying)
+
+		By("the early attempt's success, which finished before both failures, arriving after them")
+		finishedBefore := metav1.NewTime(time.Now().Add(-time.Minute))
+		updatePodStatus(ctx, earlyPod, func(status *corev1.PodStatus) {
+			status.Phase = corev1.PodSucceeded
+			status.ContainerStatuses = []corev1.ContainerStatus{{
+				Name: extractorContainerName, Image: earlyPod.Spec.Containers[0].Image,
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					Reason: "Completed", StartedAt: finishedBefore, FinishedAt: finishedBefore,
+				}},
+			}}
+		})
+		waitForPhase(ctx, early, ejv1.PhaseSucceeded)
+		Consistently(func(g Gomega) ejv1.CircuitState { return circuitOf(g, class).State }).WithTimeout(time.Second).Should(Equal(ejv1.CircuitClosed))
+
+		failAttempt(third, 1, 69, serviceUnavailable)
+		waitForCircuit(class, ejv1.CircuitOpen, 1)
+		Expect(waitParked(third, 1).Status.RetryCount).To(BeZero())
+	})
+
 	It("lets one probe through when half-open: a failed probe doubles the open time, a succeeding one closes the circuit", func() {
 		class := breakerClass(1, 2*time.Second)
 		job, other := createJob(class, "probe"), createJob(class, "other")

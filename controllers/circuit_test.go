@@ -45,29 +45,37 @@ func TestCircuitStep(t *testing.T) {
 	hinted := func(o circuitOutcome, d time.Duration) circuitOutcome { o.retryAfter = d; return o }
 	halfOpen := &ejv1.CircuitStatus{State: ejv1.CircuitHalfOpen, Since: circuitAt(10 * time.Second), ReopenAt: circuitAt(10 * time.Second), OpenCount: 1,
 		LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}
+	// pending is the opening a tally counted at circuitEpoch, the last of its failures down.
+	pending := func(largestRetryAfter time.Duration) *circuitOpening {
+		return &circuitOpening{at: circuitEpoch, last: down, largestRetryAfter: largestRetryAfter}
+	}
 	cases := []struct {
 		name    string
 		current *ejv1.CircuitStatus
-		count   circuitCount
+		pending *circuitOpening
 		outcome circuitOutcome
 		now     time.Duration
 		want    circuitStep
 	}{
-		{name: "a failure of one of the breaker's types counts one", count: circuitCount{failures: 3}, outcome: down,
-			want: circuitStep{count: countAdded}},
-		{name: "the fifth failure in a row opens the circuit for openDuration and parks the job", count: circuitCount{failures: 4}, outcome: down,
-			want: circuitStep{circuit: openCircuit(0, 10*time.Second, 1), count: countReset, park: true}},
-		{name: "a circuit without a status yet is closed", current: nil, count: circuitCount{failures: 4}, outcome: down,
-			want: circuitStep{circuit: openCircuit(0, 10*time.Second, 1), count: countReset, park: true}},
+		{name: "a failure of a closed circuit below the threshold changes nothing: the tally counts it", outcome: down,
+			want: circuitStep{}},
+		{name: "a failure once the tally reached the threshold opens the circuit for openDuration and parks the job",
+			pending: pending(0), outcome: down,
+			want: circuitStep{circuit: openCircuit(0, 10*time.Second, 1), park: true}},
+		{name: "the circuit opens from when the threshold was reached, not from the job's reconcile",
+			pending: pending(0), outcome: down, now: 3 * time.Second,
+			want: circuitStep{circuit: openCircuit(0, 10*time.Second, 1), park: true}},
+		{name: "a circuit without a status yet is closed", current: nil, pending: pending(0), outcome: down,
+			want: circuitStep{circuit: openCircuit(0, 10*time.Second, 1), park: true}},
 		{name: "the largest Retry-After hint of the failures that opened it delays reopenAt",
-			count: circuitCount{failures: 4, largestRetryAfter: 25 * time.Second}, outcome: hinted(down, 5*time.Second),
-			want: circuitStep{circuit: openCircuit(0, 25*time.Second, 1), count: countReset, park: true}},
+			pending: pending(25 * time.Second), outcome: hinted(down, 5*time.Second),
+			want: circuitStep{circuit: openCircuit(0, 25*time.Second, 1), park: true}},
 		{name: "a Retry-After hint never holds the circuit open past maxOpenDuration",
-			count: circuitCount{failures: 4}, outcome: hinted(down, 24*time.Hour),
-			want: circuitStep{circuit: openCircuit(0, time.Minute, 1), count: countReset, park: true}},
-		{name: "a success resets the count", count: circuitCount{failures: 4}, outcome: up,
-			want: circuitStep{count: countReset}},
-		{name: "a failure the operator derived from the Pod neither counts nor resets", count: circuitCount{failures: 4}, outcome: derived,
+			pending: pending(24 * time.Hour), outcome: down,
+			want: circuitStep{circuit: openCircuit(0, time.Minute, 1), park: true}},
+		{name: "a success of a closed circuit changes nothing: the tally counts it", pending: pending(0), outcome: up,
+			want: circuitStep{}},
+		{name: "a failure the operator derived from the Pod neither opens nor parks", pending: pending(0), outcome: derived,
 			want: circuitStep{}},
 		{name: "a failure while the circuit is open parks the job and changes nothing", current: openCircuit(0, 10*time.Second, 1),
 			outcome: down, now: 3 * time.Second, want: circuitStep{park: true}},
@@ -75,11 +83,11 @@ func TestCircuitStep(t *testing.T) {
 			outcome: up, now: 3 * time.Second, want: circuitStep{}},
 		{name: "a probe that succeeds closes the circuit", current: halfOpen, outcome: probe(up), now: 12 * time.Second,
 			want: circuitStep{circuit: &ejv1.CircuitStatus{State: ejv1.CircuitClosed, Since: circuitAt(12 * time.Second),
-				LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}, count: countReset}},
+				LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}}},
 		{name: "a probe of a circuit whose reopenAt passed closes it before its status says half-open",
 			current: openCircuit(0, 10*time.Second, 1), outcome: probe(up), now: 12 * time.Second,
 			want: circuitStep{circuit: &ejv1.CircuitStatus{State: ejv1.CircuitClosed, Since: circuitAt(12 * time.Second),
-				LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}, count: countReset}},
+				LastErrorType: "ServiceUnavailable", LastMessage: "the API is down"}}},
 		{name: "a probe that fails opens the circuit again for twice as long and parks the job", current: halfOpen,
 			outcome: probe(down), now: 12 * time.Second,
 			want: circuitStep{circuit: openCircuit(12*time.Second, 32*time.Second, 2), park: true}},
@@ -88,16 +96,16 @@ func TestCircuitStep(t *testing.T) {
 		{name: "a failure of an attempt that is no probe while the probes run parks the job", current: halfOpen,
 			outcome: down, now: 12 * time.Second, want: circuitStep{park: true}},
 		{name: "a reset token survives the circuit opening",
-			current: &ejv1.CircuitStatus{State: ejv1.CircuitClosed, LastHandledResetRequest: "t1"}, count: circuitCount{failures: 4}, outcome: down,
+			current: &ejv1.CircuitStatus{State: ejv1.CircuitClosed, LastHandledResetRequest: "t1"}, pending: pending(0), outcome: down,
 			want: circuitStep{circuit: func() *ejv1.CircuitStatus {
 				c := openCircuit(0, 10*time.Second, 1)
 				c.LastHandledResetRequest = "t1"
 				return c
-			}(), count: countReset, park: true}},
+			}(), park: true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := testCircuitPolicy().step(tc.current, tc.count, tc.outcome, circuitEpoch.Add(tc.now))
+			got := testCircuitPolicy().step(tc.current, tc.pending, tc.outcome, circuitEpoch.Add(tc.now))
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(circuitStep{})); diff != "" {
 				t.Errorf("step (-want +got):\n%s", diff)
 			}
@@ -218,27 +226,6 @@ func TestResetCircuit(t *testing.T) {
 	}
 }
 
-func TestCircuitCountsOfAClassDeletedWhileOpen(t *testing.T) {
-	counters := newCircuitCounters()
-	down := circuitOutcome{signal: signalServiceDown, retryAfter: 30 * time.Second}
-	for range 3 {
-		counters.record("api", countAdded, down)
-	}
-	if diff := cmp.Diff(circuitCount{failures: 3, largestRetryAfter: 30 * time.Second}, counters.get("api"), cmp.AllowUnexported(circuitCount{})); diff != "" {
-		t.Errorf("count after three failures (-want +got):\n%s", diff)
-	}
-	// The class is deleted while its circuit is open; one of the same name is created.
-	counters.forget("api")
-	p := testCircuitPolicy()
-	step := p.step(nil, counters.get("api"), circuitOutcome{signal: signalServiceDown}, circuitEpoch)
-	if diff := cmp.Diff(circuitStep{count: countAdded}, step, cmp.AllowUnexported(circuitStep{})); diff != "" {
-		t.Errorf("the new class's first failure (-want +got):\n%s", diff)
-	}
-	if state := circuitState(nil, circuitEpoch); state != ejv1.CircuitClosed {
-		t.Errorf("the new class's circuit is %s, want Closed", state)
-	}
-}
-
 func TestCircuitPolicyDefaults(t *testing.T) {
 	got, ok := circuitPolicyOf(&ejv1.ExtractorClass{Spec: ejv1.ExtractorClassSpec{CircuitBreaker: &ejv1.CircuitBreaker{}}})
 	want := circuitPolicy{errorTypes: defaultCircuitErrorTypes, threshold: 5, openDuration: time.Minute,
@@ -264,7 +251,7 @@ func TestAFailureWhileTheCircuitIsOpenParksTheJob(t *testing.T) {
 	cases := []struct {
 		name       string
 		circuit    *ejv1.CircuitStatus
-		count      circuitCount
+		pending    *circuitOpening
 		rules      []ejv1.RetryRule
 		message    string
 		wantPhase  ejv1.Phase
@@ -274,9 +261,10 @@ func TestAFailureWhileTheCircuitIsOpenParksTheJob(t *testing.T) {
 	}{
 		{name: "a failure of a breaker type while the circuit is open spends no retry", circuit: open,
 			message: "ServiceUnavailable: 503", wantPhase: ejv1.PhaseQueued, wantParked: true},
-		{name: "the failure that opens the circuit spends no retry", count: circuitCount{failures: 4},
+		{name: "the failure that opens the circuit spends no retry",
+			pending: &circuitOpening{at: transitionNow, last: circuitOutcome{signal: signalServiceDown, errorType: "ServiceUnavailable"}},
 			message: "ServiceUnavailable: 503", wantPhase: ejv1.PhaseQueued, wantParked: true, wantOpened: true},
-		{name: "a failure below the threshold is retried as usual", count: circuitCount{failures: 3},
+		{name: "a failure below the threshold is retried as usual",
 			message: "ServiceUnavailable: 503", wantPhase: ejv1.PhaseRetrying, wantRetry: 1},
 		{name: "a failure of another type while the circuit is open is retried as usual", circuit: open,
 			message: "CorruptedFile: not a PDF", wantPhase: ejv1.PhaseFailed},
@@ -292,7 +280,7 @@ func TestAFailureWhileTheCircuitIsOpenParksTheJob(t *testing.T) {
 			policy := testCircuitPolicy()
 			policy.threshold = 5
 			s := &reconcileScope{job: job, now: transitionNow, jitter: func() float64 { return 0 },
-				circuit: &circuitView{class: breakerClassIn(tc.circuit), policy: policy, count: tc.count}}
+				circuit: &circuitView{class: breakerClassIn(tc.circuit), policy: policy, pending: tc.pending}}
 
 			s.followPod(terminatedPod(1, corev1.PodFailed, 69, tc.message))
 

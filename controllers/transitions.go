@@ -496,8 +496,8 @@ func (s *reconcileScope) observeCircuit(observed attemptFailure, failure *ejv1.F
 		outcome.errorType, outcome.message, outcome.retryAfter = failure.ErrorType, failure.Message, retryAfterHint(failure)
 	}
 	outcome.signal = v.policy.signalOf(failure, reported)
-	step := v.policy.step(v.class.Status.Circuit, v.count, outcome, s.now)
-	s.circuitStep = &circuitWrite{class: v.class, step: step, outcome: outcome}
+	step := v.policy.step(v.class.Status.Circuit, v.pending, outcome, s.now)
+	s.circuitStep = &circuitWrite{class: v.class, step: step}
 	return step
 }
 

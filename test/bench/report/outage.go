@@ -47,9 +47,14 @@ type OutageResult struct {
 	AfterRecoverySeconds float64 `json:"afterRecoverySeconds"`
 	// RecoveryToLastDone is from the end of the window to the last job
 	// finished; negative when every job had finished before it.
-	RecoveryToLastDone float64         `json:"recoveryToLastDoneSeconds"`
-	Timeline           []OutagePoint   `json:"timeline"`
-	Circuit            []CircuitChange `json:"circuit,omitempty"`
+	RecoveryToLastDone float64 `json:"recoveryToLastDoneSeconds"`
+	// InFlightAtDown counts the attempts of the class in flight when the
+	// backend went down.
+	InFlightAtDown int `json:"inFlightAtDown"`
+	// RetrySpan says how soon the jobs came to their last allowed attempt.
+	RetrySpan RetrySpan       `json:"retrySpan"`
+	Timeline  []OutagePoint   `json:"timeline"`
+	Circuit   []CircuitChange `json:"circuit,omitempty"`
 }
 
 // BreakerName is "on" or "off".
@@ -65,6 +70,21 @@ func (o *OutageResult) BreakerName() string {
 // attempts in flight when it opens, and every failed probe.
 func (o *OutageResult) DeadAttemptsAllowed() int {
 	return o.ConsecutiveFailures + o.MaxRunning + o.Probes*o.FailedProbeRounds
+}
+
+// RetrySpan measures the jobs that had an attempt against the dead backend:
+// from the end of the first such attempt to the start of the job's last
+// allowed attempt (maxRetries + 1). A job is lost only if that attempt
+// starts, and ends, before the backend recovers.
+type RetrySpan struct {
+	// Jobs had an attempt against the dead backend; Reached of them started
+	// their last allowed attempt, StartedBeforeRecovery of those inside the window.
+	Jobs                  int `json:"jobs"`
+	Reached               int `json:"reached"`
+	StartedBeforeRecovery int `json:"startedBeforeRecovery"`
+	// MinSeconds and MedianSeconds are over the jobs that reached it.
+	MinSeconds    float64 `json:"minSeconds"`
+	MedianSeconds float64 `json:"medianSeconds"`
 }
 
 // OutagePoint is one second of the outage scenario's timeline.
@@ -93,8 +113,12 @@ func (r *Report) outageSection() string {
 	o := rows[0].Outage
 	head := fmt.Sprintf("\n### 6. Outage: %d jobs of one class, maxRunning %d, each attempt running %d s, backoff base %.0f s, against a backend that answers ServiceUnavailable for %s, limits %s (operator only)\n\n",
 		s.OutageN, o.MaxRunning, o.RunSeconds, o.BackoffBaseSeconds, s.OutageWindow, s.OtherLimits.Name)
-	head += "Attempts against the dead backend: attempts that ended inside the window. Just after recovery: from the end of the window to 20 s after it. The breaker, when on: consecutiveFailures, openDuration, probes, rampUp as in the class column.\n\n"
-	t := newTable("Breaker", "Jobs Failed though the backend recovered", "Attempts against the dead backend", "Failed probe rounds", "Peak in flight just after recovery", "Attempts started just after recovery", "Recovery → last job done s", "Attempts", "Seconds", "Outcomes")
+	head += "Attempts against the dead backend: attempts that ended inside the window. Just after recovery: from the end of the window to 20 s after it. The breaker, when on: consecutiveFailures, openDuration, probes, rampUp as in the class column. " +
+		"Last attempt: a job's last allowed one (maxRetries + 1), for the jobs that had an attempt against the dead backend; its span is from the end of the job's first such attempt to its start.\n\n"
+	t := newTable("Breaker", "Jobs Failed though the backend recovered", "Attempts against the dead backend", "In flight when it went down", "Failed probe rounds",
+		"Peak in flight just after recovery", "Attempts started just after recovery", "Recovery → last job done s",
+		"Jobs that met the dead backend / reached their last attempt / started it before recovery", "Span to the last attempt min / median s",
+		"Attempts", "Seconds", "Outcomes")
 	for _, res := range rows {
 		o := res.Outage
 		name := "off"
@@ -109,8 +133,14 @@ func (r *Report) outageSection() string {
 		if o.Breaker {
 			rounds = fmt.Sprint(o.FailedProbeRounds)
 		}
-		t.row(name, fmt.Sprint(o.Lost), fmt.Sprint(o.DeadAttempts), rounds, fmt.Sprint(o.PeakAfterRecovery), fmt.Sprint(o.StartedAfterRecovery),
-			f1(o.RecoveryToLastDone), fmt.Sprint(res.Attempts), f1(res.Seconds), outcomes(res))
+		span := o.RetrySpan
+		spanSeconds := "n/a"
+		if span.Reached > 0 {
+			spanSeconds = fmt.Sprintf("%s / %s", f1(span.MinSeconds), f1(span.MedianSeconds))
+		}
+		t.row(name, fmt.Sprint(o.Lost), fmt.Sprint(o.DeadAttempts), fmt.Sprint(o.InFlightAtDown), rounds, fmt.Sprint(o.PeakAfterRecovery), fmt.Sprint(o.StartedAfterRecovery),
+			f1(o.RecoveryToLastDone), fmt.Sprintf("%d / %d / %d", span.Jobs, span.Reached, span.StartedBeforeRecovery),
+			spanSeconds, fmt.Sprint(res.Attempts), f1(res.Seconds), outcomes(res))
 	}
 	return head + t.String()
 }

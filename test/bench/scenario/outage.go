@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -49,7 +50,7 @@ func Outage(ctx context.Context, s *config.Settings, side sides.Side, limits con
 	if err := r.Client.Create(ctx, workload.OutageClass(breaker)); err != nil {
 		return failed(res, fmt.Errorf("creating ExtractorClass %s: %w", workload.OutageClassName, err))
 	}
-	b := newOutageBackend(workload.OutageClassName)
+	b := newOutageBackend(workload.OutageClassName, workload.MaxRetries+1)
 	if err := b.watch(ctx, r.informers); err != nil {
 		return failed(res, err)
 	}
@@ -96,20 +97,27 @@ type attemptEvent struct {
 // outageBackend is the backend of the outage scenario: attempts of the
 // class that end inside the window end ServiceUnavailable. It also records
 // when every attempt of the class started and ended, and the circuit's
-// state on the class.
+// state on the class; and by job, when its first attempt against the dead
+// backend ended and when its last allowed attempt started, which says
+// whether the window was long enough to spend a job's retries.
 type outageBackend struct {
 	class    string
 	down, up time.Time
+	// lastAttempt is the attempt label of a job's last allowed attempt: maxRetries + 1.
+	lastAttempt string
 
 	mu      sync.Mutex
 	started map[types.UID]bool
 	ended   map[types.UID]bool // the first decision, kept when a write is retried
 	events  []attemptEvent
 	circuit []report.CircuitChange // At in Unix seconds until fill
+	// firstDeadEnd and lastAttemptStart are by the job's UID.
+	firstDeadEnd, lastAttemptStart map[string]time.Time
 }
 
-func newOutageBackend(class string) *outageBackend {
-	return &outageBackend{class: class, started: map[types.UID]bool{}, ended: map[types.UID]bool{}}
+func newOutageBackend(class string, lastAttempt int) *outageBackend {
+	return &outageBackend{class: class, lastAttempt: strconv.Itoa(lastAttempt), started: map[types.UID]bool{}, ended: map[types.UID]bool{},
+		firstDeadEnd: map[string]time.Time{}, lastAttemptStart: map[string]time.Time{}}
 }
 
 func (b *outageBackend) schedule(down time.Time, window time.Duration) {
@@ -129,6 +137,9 @@ func (b *outageBackend) finish(pod *corev1.Pod, at time.Time, planned sim.Result
 		dead = !at.Before(b.down) && at.Before(b.up)
 		b.ended[pod.UID] = dead
 		b.events = append(b.events, attemptEvent{at: at, delta: -1, dead: dead})
+		if job := pod.Labels[ejv1.JobUIDLabel]; dead && b.firstDeadEnd[job].IsZero() {
+			b.firstDeadEnd[job] = at
+		}
 	}
 	if dead {
 		return workload.ServiceUnavailable
@@ -167,6 +178,9 @@ func (b *outageBackend) podSeen(obj any, now time.Time) {
 	if !b.started[pod.UID] {
 		b.started[pod.UID] = true
 		b.events = append(b.events, attemptEvent{at: now, delta: +1})
+		if pod.Labels[ejv1.AttemptLabel] == b.lastAttempt {
+			b.lastAttemptStart[pod.Labels[ejv1.JobUIDLabel]] = now
+		}
 	}
 }
 
@@ -192,8 +206,10 @@ func (b *outageBackend) fill(o *report.OutageResult, start, lastDone time.Time) 
 	o.DownAt, o.UpAt = since(b.down), since(b.up)
 	o.AfterRecoverySeconds = afterRecovery.Seconds()
 	o.RecoveryToLastDone = lastDone.Sub(b.up).Seconds()
-	f := outageFiguresOf(b.events, start, b.up, afterRecovery)
+	f := outageFiguresOf(b.events, start, b.down, b.up, afterRecovery)
 	o.DeadAttempts, o.PeakAfterRecovery, o.StartedAfterRecovery, o.Timeline = f.dead, f.peakAfter, f.startedAfter, f.timeline
+	o.InFlightAtDown = f.inFlightAtDown
+	o.RetrySpan = retrySpanOf(b.firstDeadEnd, b.lastAttemptStart, b.up)
 	for _, c := range b.circuit {
 		c.At -= float64(start.UnixNano()) / 1e9
 		o.Circuit = append(o.Circuit, c)
@@ -201,17 +217,44 @@ func (b *outageBackend) fill(o *report.OutageResult, start, lastDone time.Time) 
 	}
 }
 
+// retrySpanOf measures, over the jobs that had an attempt against the dead
+// backend, the span from the end of the first such attempt to the start of
+// the job's last allowed attempt, and how many of those last attempts
+// started before the backend recovered.
+func retrySpanOf(firstDeadEnd, lastAttemptStart map[string]time.Time, up time.Time) report.RetrySpan {
+	var spans []float64
+	var r report.RetrySpan
+	for job, deadAt := range firstDeadEnd {
+		r.Jobs++
+		startedAt, ok := lastAttemptStart[job]
+		if !ok {
+			continue
+		}
+		spans = append(spans, startedAt.Sub(deadAt).Seconds())
+		if startedAt.Before(up) {
+			r.StartedBeforeRecovery++
+		}
+	}
+	if len(spans) == 0 {
+		return r
+	}
+	sort.Float64s(spans)
+	r.Reached, r.MinSeconds, r.MedianSeconds = len(spans), spans[0], spans[len(spans)/2]
+	return r
+}
+
 type outageFigures struct {
 	dead                    int
 	peakAfter, startedAfter int
+	inFlightAtDown          int
 	timeline                []report.OutagePoint
 }
 
 // outageFiguresOf reads the attempts' starts and ends: how many ended
-// against the dead backend, the most in flight at once and the starts in
-// the span after recovery, and a timeline of one point per second from
-// start.
-func outageFiguresOf(events []attemptEvent, start, up time.Time, span time.Duration) outageFigures {
+// against the dead backend, how many were in flight when it went down, the
+// most in flight at once and the starts in the span after recovery, and a
+// timeline of one point per second from start.
+func outageFiguresOf(events []attemptEvent, start, down, up time.Time, span time.Duration) outageFigures {
 	events = append([]attemptEvent(nil), events...)
 	// At the same instant an end comes before a start, so that a slot
 	// handed over counts once.
@@ -225,6 +268,9 @@ func outageFiguresOf(events []attemptEvent, start, up time.Time, span time.Durat
 	inFlight := 0
 	afterEnd := up.Add(span)
 	for _, e := range events {
+		if e.at.Before(down) {
+			f.inFlightAtDown = inFlight + e.delta
+		}
 		inFlight += e.delta
 		if e.dead {
 			f.dead++

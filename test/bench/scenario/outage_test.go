@@ -18,7 +18,7 @@ import (
 func TestTheOutageBackendFailsTheClassesAttemptsThatEndInsideTheWindowAndKeepsItsFirstAnswer(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	b := newOutageBackend("outage")
+	b := newOutageBackend("outage", 4)
 	b.schedule(at(10), 60*time.Second)
 	planned := sim.Result{Phase: corev1.PodSucceeded, ContainerReason: sim.ReasonCompleted}
 	pod := func(uid, class string) *corev1.Pod {
@@ -57,8 +57,8 @@ func TestOutageFiguresCountTheDeadAttemptsThePeakJustAfterRecoveryAndOnePointPer
 		start(2500), start(2600), // 3 in flight after recovery
 		end(2700, false), start(3000), // past the 1 s span: not counted
 	}
-	got := outageFiguresOf(events, t0, up, time.Second)
-	want := outageFigures{dead: 2, peakAfter: 3, startedAfter: 2, timeline: []report.OutagePoint{
+	got := outageFiguresOf(events, t0, at(1000), up, time.Second)
+	want := outageFigures{dead: 2, peakAfter: 3, startedAfter: 2, inFlightAtDown: 2, timeline: []report.OutagePoint{
 		{At: 0, InFlight: 2, Last: 2, Started: 2},
 		{At: 1, InFlight: 2, Last: 1, Started: 1, Dead: 2},
 		{At: 2, InFlight: 3, Last: 2, Started: 2},
@@ -66,5 +66,17 @@ func TestOutageFiguresCountTheDeadAttemptsThePeakJustAfterRecoveryAndOnePointPer
 	}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(outageFigures{})); diff != "" {
 		t.Errorf("figures (-want +got):\n%s", diff)
+	}
+}
+
+func TestTheRetrySpanRunsFromAJobsFirstDeadAttemptToItsLastAllowedOne(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	up := at(60)
+	firstDeadEnd := map[string]time.Time{"early": at(1), "late": at(10), "never": at(50), "middle": at(5)}
+	lastAttemptStart := map[string]time.Time{"early": at(55), "late": at(80), "middle": at(70), "unharmed": at(20)}
+	want := report.RetrySpan{Jobs: 4, Reached: 3, StartedBeforeRecovery: 1, MinSeconds: 54, MedianSeconds: 65}
+	if diff := cmp.Diff(want, retrySpanOf(firstDeadEnd, lastAttemptStart, up)); diff != "" {
+		t.Errorf("retry span (-want +got):\n%s", diff)
 	}
 }
