@@ -84,8 +84,8 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		Expect(attemptExists(1)).To(BeTrue())
 		Expect(getJob(Default, ctx, job).Status.StartTime.Time).To(BeTemporally("==", start))
 
-		// With jitter 0.5 of 25 %, each wait is 1.125 × base × 4ⁿ⁻¹, rounded up to a second.
-		waits := []time.Duration{34 * time.Second, 135 * time.Second, 540 * time.Second}
+		// With jitter 0.5 of 25 %, each wait is 1.125 × base × 4ⁿ⁻¹, to the microsecond.
+		waits := []time.Duration{33750 * time.Millisecond, 135 * time.Second, 540 * time.Second}
 		for i, wait := range waits {
 			retry := int32(i + 1)
 			failAttempt(retry)
@@ -120,7 +120,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		failAttempt(1)
 		reconcile()
 		Expect(drain(recorder)).To(ContainElement(
-			"Normal RetryScheduled Retry 1/3: Werk24Timeout: the drawing service did not answer. Next attempt at 2026-11-28T12:00:34Z (in 34s)."))
+			"Normal RetryScheduled Retry 1/3: Werk24Timeout: the drawing service did not answer. Next attempt at 2026-11-28T12:00:33.75Z (in 33.75s)."))
 	})
 
 	It("wakes a job whose retry falls due ahead of the event-driven work in the queue", func() {
@@ -205,7 +205,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		atBound := current.Status.DeepCopy()
 		atBound.Phase, atBound.Attempt, atBound.RetryCount = ejv1.PhaseRetrying, ejv1.MaxAttemptRecords, ejv1.MaxAttemptRecords-1
 		atBound.PodName = podName(current, ejv1.MaxAttemptRecords)
-		atBound.NextRetryAt = ptrTime(start)
+		atBound.NextRetryAt = preciseTime(start)
 		for n := int32(1); n <= ejv1.MaxAttemptRecords; n++ {
 			atBound.Attempts = append(atBound.Attempts, ejv1.AttemptRecord{
 				Attempt: n, PodName: podName(current, n), Outcome: ejv1.OutcomeFailed,

@@ -83,7 +83,8 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		Expect(condition(retrying, ejv1.ConditionReconciling).Reason).To(Equal(ejv1.ReasonRetrying))
 
 		second := waitForAttemptPod(ctx, job, 2)
-		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", retrying.Status.NextRetryAt.Time),
+		// creationTimestamp has whole seconds, truncated.
+		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", retrying.Status.NextRetryAt.Truncate(time.Second)),
 			"the retry Pod was created before nextRetryAt")
 		setPodSucceeded(ctx, second, "")
 		done := waitForPhase(ctx, job, ejv1.PhaseSucceeded)
@@ -482,7 +483,7 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		stopOp = startOperator()
 
 		second := waitForAttemptPod(ctx, job, 2)
-		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", scheduled))
+		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", scheduled.Truncate(time.Second)), "creationTimestamp has whole seconds, truncated")
 		Expect(getJob(Default, ctx, job).Status.RetryCount).To(BeEquivalentTo(1), "the restart neither spent nor reset the budget")
 		Expect(attemptPods(Default, ctx, job)).To(HaveLen(2))
 	})

@@ -519,7 +519,7 @@ func (s *reconcileScope) parkOnOpenCircuit(observed attemptFailure, failure ejv1
 	}
 	class := s.circuit.class.Name
 	// A parked job is ready again from now: it queues behind the jobs that waited longer.
-	job.Status.NextRetryAt = ptrTime(s.now)
+	job.Status.NextRetryAt = preciseTime(s.now)
 	s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, circuitOpenMessage(class))
 	s.event(corev1.EventTypeNormal, ejv1.ReasonAttemptParked,
 		"Attempt %d failed with %s while the circuit breaker of ExtractorClass %s is open; it spends no retry, and the job waits for the circuit to close.",
@@ -552,7 +552,7 @@ func (s *reconcileScope) scheduleRetry(delay time.Duration, jitter float64, mess
 	job.Status.NextRetryAt = &at
 	job.Status.Message = message
 	s.event(corev1.EventTypeNormal, ejv1.ReasonRetryScheduled, "%s. Next attempt at %s (in %s).",
-		message, at.UTC().Format(time.RFC3339), at.Sub(s.now).Round(time.Second))
+		message, at.Format(time.RFC3339Nano), at.Sub(s.now).Round(time.Millisecond))
 	return waitForRetry(at.Sub(s.now))
 }
 
@@ -618,6 +618,12 @@ func appendAttemptRecord(records []ejv1.AttemptRecord, record ejv1.AttemptRecord
 		records = append([]ejv1.AttemptRecord(nil), records[excess:]...)
 	}
 	return records
+}
+
+// preciseTime is t as a PreciseTime, normalised as the API stores it.
+func preciseTime(t time.Time) *ejv1.PreciseTime {
+	pt := ejv1.NewPreciseTime(t)
+	return &pt
 }
 
 func ptrTime(t time.Time) *metav1.Time {
