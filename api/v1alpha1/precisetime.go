@@ -4,7 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 )
+
+func init() {
+	// equality.Semantic compares API objects, as the operator does before it
+	// writes a status. It would panic on time.Time's unexported fields, as it
+	// would on metav1.Time's but for the function apimachinery registers.
+	utilruntime.Must(equality.Semantic.AddFunc(func(a, b PreciseTime) bool { return a.Equal(b.Time) }))
+}
 
 // preciseTimeLayout writes microseconds always, as metav1.MicroTime does.
 const preciseTimeLayout = "2006-01-02T15:04:05.000000Z07:00"

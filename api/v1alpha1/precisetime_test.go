@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -121,6 +122,29 @@ func TestAPreciseTimeReadsBackAsItWasMade(t *testing.T) {
 			}
 			if !reflect.DeepEqual(&made, converted.NextRetryAt) {
 				t.Errorf("made %#v, converted back %#v from %v", made, converted.NextRetryAt, unstructuredStatus)
+			}
+		})
+	}
+}
+
+func TestPreciseTimesCompareAsTheInstantsTheyHold(t *testing.T) {
+	due := time.Date(2026, 11, 28, 12, 0, 34, 250_000_000, time.UTC)
+	status := func(at time.Time) ejv1.ExtractionJobStatus {
+		return ejv1.ExtractionJobStatus{NextRetryAt: ptr.To(ejv1.PreciseTime{Time: at})}
+	}
+	for _, tc := range []struct {
+		name string
+		a, b ejv1.ExtractionJobStatus
+		want bool
+	}{
+		{"the same instant", status(due), status(due), true},
+		{"the same instant in another zone", status(due), status(due.In(time.FixedZone("CET", 3600))), true},
+		{"a microsecond apart", status(due), status(due.Add(time.Microsecond)), false},
+		{"one unset", status(due), ejv1.ExtractionJobStatus{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := equality.Semantic.DeepEqual(tc.a, tc.b); got != tc.want {
+				t.Errorf("equality.Semantic.DeepEqual = %v, want %v", got, tc.want)
 			}
 		})
 	}
