@@ -126,6 +126,17 @@ func (r *ExtractionJobReconciler) writeStatusAndAnnounce(ctx context.Context, or
 		// The job acts on the circuit only once the class records it.
 		return ctrl.Result{RequeueAfter: conflictRetryDelay}, errors.Join(err, circuitErr)
 	}
+	if s.createdPod && err == nil {
+		// The status waits for the Pod's first event: that reconcile finds
+		// the Pod in the cache, adopts it, and makes and announces every
+		// transition of this one again from the same status, together with
+		// what the Pod did meanwhile (one write, not two, for a Pod that
+		// finished first). Pod names are fixed by the attempt, so a crash
+		// before then loses nothing. Only the samples of the start itself
+		// are taken here.
+		r.announce(s.job, s.queued.ofAttemptStart())
+		return result, nil
+	}
 	wrote, patchErr := r.patchStatus(ctx, original, s, err == nil)
 	if apierrors.IsConflict(patchErr) {
 		// Someone else wrote the job since it was read: decide again on the new version.
@@ -183,7 +194,7 @@ func (r *ExtractionJobReconciler) reconcileCancel(ctx context.Context, s *reconc
 		s.ignoreCancel()
 		return nil
 	}
-	if err := r.adoptUnrecordedAttempt(ctx, s); err != nil {
+	if _, err := r.adoptNextAttempt(ctx, s, true); err != nil {
 		return err
 	}
 	var pod *corev1.Pod
@@ -226,9 +237,21 @@ func (r *ExtractionJobReconciler) reconcileTTL(ctx context.Context, s *reconcile
 // follows the current attempt's Pod.
 func (r *ExtractionJobReconciler) reconcileAttempt(ctx context.Context, s *reconcileScope) (ctrl.Result, error) {
 	job := s.job
-	switch {
-	case job.Status.Phase == "":
+	if job.Status.Phase == "" {
 		s.acceptJob()
+	}
+	if !attemptInFlight(job) {
+		// The reconcile that created the next attempt's Pod left the status
+		// to the Pod's first event (see writeStatusAndAnnounce).
+		adopted, err := r.adoptNextAttempt(ctx, s, false)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if adopted {
+			return r.followAttempt(ctx, s)
+		}
+	}
+	switch {
 	case job.Status.Phase == ejv1.PhaseRetrying:
 		if wait := s.retryWait(); wait > 0 {
 			return waitForRetry(wait), nil
@@ -351,6 +374,7 @@ func (r *ExtractionJobReconciler) startAttempt(ctx context.Context, s *reconcile
 		return false, false, fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	s.attemptCreated(pod, attempt)
+	s.createdPod = true
 	return false, false, nil
 }
 
@@ -367,26 +391,34 @@ func serviceAccountMissing(err error, name string) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), fmt.Sprintf("serviceaccount %q not found", name))
 }
 
-// adoptUnrecordedAttempt finds the Pod of the next attempt, which exists when
-// an earlier reconcile created it and then lost its status write, and makes
-// it the current attempt, so that a cancel stops it and nothing runs unseen.
-func (r *ExtractionJobReconciler) adoptUnrecordedAttempt(ctx context.Context, s *reconcileScope) error {
+// adoptNextAttempt finds the Pod of the next attempt, which exists when an
+// earlier reconcile created it and left the status to the Pod's first event,
+// or crashed before writing it, and makes it the current attempt, so that
+// its outcome is recorded, a cancel stops it, and nothing runs unseen. It
+// looks in the cache; aroundCache asks the API server too when the cache
+// shows no such Pod, as a cancel must, since it may have been created
+// moments ago.
+func (r *ExtractionJobReconciler) adoptNextAttempt(ctx context.Context, s *reconcileScope, aroundCache bool) (bool, error) {
 	job := s.job
 	attempt := job.Status.Attempt + 1
 	name := podName(job, attempt)
 	pod := &corev1.Pod{}
 	err := r.client.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: name}, pod)
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err) && !aroundCache:
+		return false, nil
+	case apierrors.IsNotFound(err):
 		if pod, err = r.getPodUncached(ctx, job.Namespace, name); err != nil || pod == nil {
-			return err
+			return false, err
 		}
-	} else if err != nil {
-		return fmt.Errorf("reading pod %s/%s: %w", job.Namespace, name, err)
+	case err != nil:
+		return false, fmt.Errorf("reading pod %s/%s: %w", job.Namespace, name, err)
 	}
-	if metav1.IsControlledBy(pod, job) {
-		s.attemptAdopted(pod, attempt)
+	if !metav1.IsControlledBy(pod, job) {
+		return false, nil
 	}
-	return nil
+	s.attemptAdopted(pod, attempt)
+	return true, nil
 }
 
 // releaseRecordedPods releases the Pods of the job's recorded attempts, now

@@ -67,6 +67,22 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		}).Should(Succeed())
 	})
 
+	It("shows Pending with its Pod's name within a second of its creation", func() {
+		// The reconcile that creates the Pod writes no status; the one the
+		// Pod's first event triggers does, moments later.
+		job := newJob(namespace, "visible")
+		Expect(k8sClient.Create(ctx, job)).To(Succeed())
+		created := time.Now()
+		Eventually(func(g Gomega) {
+			current := getJob(g, ctx, job)
+			g.Expect(current.Status.Phase).To(Equal(ejv1.PhasePending))
+			g.Expect(current.Status.PodName).To(Equal(podName(current, 1)))
+		}).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Succeed(), "not Pending with its Pod %s after creation", time.Since(created))
+		Eventually(func(g Gomega) {
+			g.Expect(eventNotes(g, ctx, job)).To(ConsistOf(HavePrefix("AttemptStarted: Started attempt 1")))
+		}).Should(Succeed())
+	})
+
 	It("retries a retryable error after the backoff, never earlier, and then succeeds", func() {
 		job := newJob(namespace, "retry")
 		Expect(k8sClient.Create(ctx, job)).To(Succeed())

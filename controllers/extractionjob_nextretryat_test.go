@@ -2,11 +2,11 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,26 +24,21 @@ var _ = Describe("nextRetryAt", func() {
 	})
 
 	It("is read, and waited for, when an earlier version stored it with whole seconds", func() {
-		By("storing a Retrying job as earlier versions wrote it, out of the operator's sight")
 		job := newJob(namespace, "whole-seconds")
-		job.Labels = map[string]string{directReconcileLabel: "true"}
+		job.Spec.RetryPolicy.Backoff.Base = metav1.Duration{Duration: 30 * time.Second}
 		Expect(k8sClient.Create(ctx, job)).To(Succeed())
+		setPodFailed(ctx, waitForAttemptPod(ctx, job, 1), 1, "ConnectionError: connection refused")
+		waitForPhase(ctx, job, ejv1.PhaseRetrying)
+
+		By("storing nextRetryAt as earlier versions wrote it: whole seconds, no fraction")
 		due := time.Now().Add(3 * time.Second).Truncate(time.Second).UTC()
 		stored := due.Format(time.RFC3339)
-		Expect(stored).To(HaveSuffix(":%02dZ", due.Second()), "the stored value has no fraction")
-		status := map[string]any{"status": map[string]any{
-			"phase": "Retrying", "attempt": 1, "retryCount": 1, "retries": "1/3",
-			"podName":     podName(job, 1),
-			"nextRetryAt": stored,
-			"message":     "Retry 1/3: ConnectionError: connection refused",
-			"lastFailure": map[string]any{"errorType": "ConnectionError", "class": "Retryable"},
-		}}
-		patch, err := json.Marshal(status)
-		Expect(err).NotTo(HaveOccurred())
+		Expect(stored).To(HaveSuffix(":%02dZ", due.Second()))
 		raw := &unstructured.Unstructured{}
 		raw.SetGroupVersionKind(ejv1.GroupVersion.WithKind("ExtractionJob"))
 		raw.SetNamespace(namespace)
 		raw.SetName(job.Name)
+		patch := []byte(`{"status":{"nextRetryAt":"` + stored + `"}}`)
 		Expect(k8sClient.Status().Patch(ctx, raw, client.RawPatch("application/merge-patch+json", patch))).To(Succeed())
 
 		By("reading it through the typed client")
@@ -51,18 +46,16 @@ var _ = Describe("nextRetryAt", func() {
 		Expect(read.Status.NextRetryAt).NotTo(BeNil())
 		Expect(read.Status.NextRetryAt.Time).To(BeTemporally("==", due))
 
-		By("handing it to the operator, which waits for the stored time without writing")
-		read.Labels = nil
-		Expect(k8sClient.Update(ctx, read)).To(Succeed())
-		handedOver := getJob(Default, ctx, job).ResourceVersion
+		By("waiting for the stored time without writing the status again")
 		Consistently(func(g Gomega) {
 			current := getJob(g, ctx, job)
-			g.Expect(current.ResourceVersion).To(Equal(handedOver), "the operator wrote the status of a job waiting for its retry: %+v", current.Status)
+			g.Expect(current.ResourceVersion).To(Equal(read.ResourceVersion), "the operator wrote the status of a job waiting for its retry: %+v", current.Status)
 		}).WithTimeout(time.Until(due) - 500*time.Millisecond).WithPolling(100 * time.Millisecond).Should(Succeed())
 
-		By("starting the retry at the stored time, not before")
+		By("starting the retry at the stored time, not before, and not at the 30 s it first scheduled")
 		second := waitForAttemptPod(ctx, job, 2)
 		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", due), "the retry Pod was created before nextRetryAt")
+		Expect(second.CreationTimestamp.Time).To(BeTemporally("<", due.Add(10*time.Second)), "the retry waited for the backoff first scheduled")
 		setPodSucceeded(ctx, second, "")
 		done := waitForPhase(ctx, job, ejv1.PhaseSucceeded)
 		Expect(done.Status.NextRetryAt).To(BeNil())

@@ -49,6 +49,9 @@ type reconcileScope struct {
 	circuitStep *circuitWrite
 	// probe says the attempt the reconcile starts probes its class's half-open circuit.
 	probe bool
+	// createdPod says the reconcile created the next attempt's Pod; it
+	// then writes no status (see the reconciler's writeStatusAndAnnounce).
+	createdPod bool
 }
 
 // announcements are what a reconcile tells the world about the transitions
@@ -84,6 +87,21 @@ func (s *reconcileScope) podEvent(pod *corev1.Pod, eventType, reason, format str
 	s.queued.Events = append(s.queued.Events, jobEvent{
 		Type: eventType, Reason: reason, Note: fmt.Sprintf(format, args...), Pod: podReference(pod),
 	})
+}
+
+// ofAttemptStart are the samples that only the reconcile that starts an
+// attempt takes, and none of its events: how late a retry started, whether
+// its memory grew, how long the job waited for a slot. The reconcile that
+// adopts the attempt's Pod makes the rest again.
+func (a announcements) ofAttemptStart() announcements {
+	var kept announcements
+	for _, o := range a.Metrics {
+		switch o.Metric {
+		case metricRetryLateness, metricOOMMemoryIncreases, metricQueueWait:
+			kept.Metrics = append(kept.Metrics, o)
+		}
+	}
+	return kept
 }
 
 // observe queues a metric sample.
