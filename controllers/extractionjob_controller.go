@@ -16,10 +16,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -557,6 +560,23 @@ func (r *ExtractionJobReconciler) jobsAwaiting(ctx context.Context, obj client.O
 	return requests
 }
 
+// retriesFirstOnStart puts the Retrying jobs of the initial list ahead of
+// the rest of it in the work queue, at the priority of a due retry. The
+// wake-ups of their retries went with the operator that scheduled them; at
+// the initial list's low priority, a retry that fell due while no operator
+// ran, or falls due while the new one works through the list, would start
+// only after every job listed before it.
+var retriesFirstOnStart = handler.Funcs{
+	CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		job, ok := e.Object.(*ejv1.ExtractionJob)
+		pq, prioritised := q.(priorityqueue.PriorityQueue[reconcile.Request])
+		if !ok || !prioritised || !e.IsInInitialList || job.Status.Phase != ejv1.PhaseRetrying {
+			return
+		}
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(dueRetryPriority)}, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(job)})
+	},
+}
+
 // SetupWithManager registers the reconciler, and the one that releases the
 // Pods of deleted jobs. Every update of a job triggers a reconcile, the
 // operator's own status writes included, so a reconcile that found the cache
@@ -569,6 +589,7 @@ func (r *ExtractionJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	jobs := ctrl.NewControllerManagedBy(mgr).
 		For(&ejv1.ExtractionJob{}).
+		Watches(&ejv1.ExtractionJob{}, retriesFirstOnStart).
 		Owns(&corev1.Pod{}).
 		Watches(&ejv1.ExtractorClass{}, handler.EnqueueRequestsFromMapFunc(r.jobsAwaiting)).
 		Named("extractionjob")
