@@ -45,7 +45,7 @@ func neverStale(orderKey) bool { return false }
 
 func TestQueueOrderKey(t *testing.T) {
 	created := metav1.NewTime(queueEpoch)
-	retryAt := metav1.NewTime(queueEpoch.Add(time.Minute))
+	retryAt := ejv1.NewPreciseTime(queueEpoch.Add(time.Minute))
 	for _, tc := range []struct {
 		name   string
 		status ejv1.ExtractionJobStatus

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -104,15 +103,12 @@ func (w retryWait) note() string {
 	return " (" + asked + ")"
 }
 
-// retryTime is when a retry may start: now plus the delay, rounded up to the
-// next whole second, because the API stores whole seconds and a retry must
-// never start before the time the job shows.
-func retryTime(now time.Time, delay time.Duration) metav1.Time {
-	at := now.Add(delay)
-	if rounded := at.Truncate(time.Second); rounded.Before(at) {
-		at = rounded.Add(time.Second)
-	}
-	return metav1.NewTime(at)
+// retryTime is when a retry may start: now plus the delay, as the API stores
+// it (rounded up to the microsecond), so that the operator waits for exactly
+// the time the job shows, before and after a restart, and never starts the
+// retry before it.
+func retryTime(now time.Time, delay time.Duration) ejv1.PreciseTime {
+	return ejv1.NewPreciseTime(now.Add(delay))
 }
 
 // wakeUpFromNow turns a wake-up that the reconcile computed from its start

@@ -81,8 +81,8 @@ func TestRetryTimeIsNeverEarlierThanTheDelay(t *testing.T) {
 		delay time.Duration
 		want  time.Time
 	}{
-		{"a fractional time rounds up to the next second", 30 * time.Second, time.Date(2026, 11, 28, 12, 0, 31, 0, time.UTC)},
-		{"a whole second stays as it is", 600 * time.Millisecond, time.Date(2026, 11, 28, 12, 0, 1, 0, time.UTC)},
+		{"a fraction of a second stays as it is", 30 * time.Second, time.Date(2026, 11, 28, 12, 0, 30, 400_000_000, time.UTC)},
+		{"a fraction of a microsecond rounds up to the next one", 1500 * time.Nanosecond, time.Date(2026, 11, 28, 12, 0, 0, 400_002_000, time.UTC)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,13 +153,13 @@ func TestRetryWaitWithAHint(t *testing.T) {
 		want    outcome
 	}{
 		{"without a hint the policy's wait stands", "RateLimitExceeded: 429", nil, honour,
-			outcome{Delay: policyWait, Source: delaySourcePolicy, NextRetryAt: now.Add(34 * time.Second)}},
+			outcome{Delay: policyWait, Source: delaySourcePolicy, NextRetryAt: now.Add(policyWait)}},
 		{"a hint longer than the backoff is waited, with the jitter on it", "RateLimitExceeded: 429\nRetry-After: 60", nil, honour,
 			outcome{Delay: 67*time.Second + 500*time.Millisecond, Source: delaySourceHint, RetryAfter: "1m0s",
-				NextRetryAt: now.Add(68 * time.Second), Note: " (the service asked to wait 60s)"}},
+				NextRetryAt: now.Add(67*time.Second + 500*time.Millisecond), Note: " (the service asked to wait 60s)"}},
 		{"a hint shorter than the backoff never shortens it", "RateLimitExceeded: 429\nRetry-After: 10", nil, honour,
 			outcome{Delay: policyWait, Source: delaySourcePolicy, RetryAfter: "10s",
-				NextRetryAt: now.Add(34 * time.Second), Note: " (the service asked to wait 10s)"}},
+				NextRetryAt: now.Add(policyWait), Note: " (the service asked to wait 10s)"}},
 		{"a hint of years is capped at backoff.max when maxRetryAfter is unset", "RateLimitExceeded: 429\nRetry-After: 315360000", nil, honour,
 			outcome{Delay: 67*time.Minute + 30*time.Second, Source: delaySourceHint, Ignored: hintCapped, RetryAfter: "87600h0m0s",
 				NextRetryAt: now.Add(67*time.Minute + 30*time.Second), Note: " (the service asked to wait 10y; maxRetryAfter caps it at 60m)"}},
@@ -168,22 +168,22 @@ func TestRetryWaitWithAHint(t *testing.T) {
 			outcome{Delay: 135 * time.Second, Source: delaySourceHint, Ignored: hintCapped, RetryAfter: "1h0m0s",
 				NextRetryAt: now.Add(135 * time.Second), Note: " (the service asked to wait 60m; maxRetryAfter caps it at 2m)"}},
 		{"a negative hint is unparsable and ignored", "RateLimitExceeded: 429\nRetry-After: -60", nil, honour,
-			outcome{Delay: policyWait, Source: delaySourcePolicy, Ignored: hintUnparsable, NextRetryAt: now.Add(34 * time.Second)}},
+			outcome{Delay: policyWait, Source: delaySourcePolicy, Ignored: hintUnparsable, NextRetryAt: now.Add(policyWait)}},
 		{"a zero hint asks for no wait and is no hint", "RateLimitExceeded: 429\nRetry-After: 0", nil, honour,
-			outcome{Delay: policyWait, Source: delaySourcePolicy, NextRetryAt: now.Add(34 * time.Second)}},
+			outcome{Delay: policyWait, Source: delaySourcePolicy, NextRetryAt: now.Add(policyWait)}},
 		{"a garbage hint is unparsable and ignored", "RateLimitExceeded: 429\nRetry-After: in a while", nil, honour,
-			outcome{Delay: policyWait, Source: delaySourcePolicy, Ignored: hintUnparsable, NextRetryAt: now.Add(34 * time.Second)}},
+			outcome{Delay: policyWait, Source: delaySourcePolicy, Ignored: hintUnparsable, NextRetryAt: now.Add(policyWait)}},
 		{"an HTTP date, even one in the past, is unparsable: the extractor must turn it into seconds",
 			"ServiceUnavailable: 503\nRetry-After: Wed, 21 Oct 2015 07:28:00 GMT", nil, honour,
-			outcome{Delay: policyWait, Source: delaySourcePolicy, Ignored: hintUnparsable, NextRetryAt: now.Add(34 * time.Second)}},
+			outcome{Delay: policyWait, Source: delaySourcePolicy, Ignored: hintUnparsable, NextRetryAt: now.Add(policyWait)}},
 		{"retryAfter Ignore keeps the policy's wait and says so", "RateLimitExceeded: 429\nRetry-After: 600",
 			nil, withPolicy(func(p *ejv1.RetryPolicy) { p.RetryAfter = ejv1.RetryAfterIgnore }),
 			outcome{Delay: policyWait, Source: delaySourcePolicy, Ignored: hintByPolicy, RetryAfter: "10m0s",
-				NextRetryAt: now.Add(34 * time.Second), Note: " (the service asked to wait 10m; retryAfter is Ignore)"}},
+				NextRetryAt: now.Add(policyWait), Note: " (the service asked to wait 10m; retryAfter is Ignore)"}},
 		{"a hint in the log tail of a Pod without a failure line is not trusted", "2026-12-01T22:00:00Z fetching\nRetry-After: 600", nil, honour,
-			outcome{Delay: policyWait, Source: delaySourcePolicy, NextRetryAt: now.Add(34 * time.Second)}},
+			outcome{Delay: policyWait, Source: delaySourcePolicy, NextRetryAt: now.Add(policyWait)}},
 		{"a hint of an OOMKilled attempt is not about its failure", "RateLimitExceeded: 429\nRetry-After: 600", []string{containerReasonOOMKilled}, honour,
-			outcome{Delay: policyWait, Source: delaySourcePolicy, NextRetryAt: now.Add(34 * time.Second)}},
+			outcome{Delay: policyWait, Source: delaySourcePolicy, NextRetryAt: now.Add(policyWait)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

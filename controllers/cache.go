@@ -31,7 +31,8 @@ var stripManagedFields = cache.TransformStripManagedFields()
 // trimForCache strips managed fields from every cached object, and from
 // Pods all that the operator does not read. The operator writes an attempt
 // Pod's spec once, when it creates the Pod, and then reads only its
-// metadata, the names of its scheduling gates, its phase, reason and
+// metadata, the names of its scheduling gates, the extractor's memory limit
+// (the attempt's record, when it adopts the Pod), its phase, reason and
 // message, the PodScheduled condition (why it waits, and since when), the
 // conditions that can explain a failure, and the containers' states; the
 // rest is most of a cached Pod's size. Writes of a Pod are merge patches of
@@ -50,6 +51,10 @@ func trimPodSpec(full corev1.PodSpec) corev1.PodSpec {
 	var spec corev1.PodSpec
 	for _, gate := range full.SchedulingGates {
 		spec.SchedulingGates = append(spec.SchedulingGates, corev1.PodSchedulingGate{Name: gate.Name})
+	}
+	if memory := podMemory(&corev1.Pod{Spec: full}); memory != nil {
+		spec.Containers = []corev1.Container{{Name: extractorContainerName,
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: *memory}}}}
 	}
 	return spec
 }

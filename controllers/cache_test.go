@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -65,6 +66,25 @@ func TestCachedPodsKeepWhatTheOperatorReadsAndNothingElse(t *testing.T) {
 	}
 	if !metav1.IsControlledBy(cached, job) || len(cached.Finalizers) != 1 {
 		t.Errorf("owner or finalizer lost: %+v", cached.ObjectMeta)
+	}
+}
+
+// The operator adopts the Pod it created from the cache, and records the
+// memory the attempt runs with: the cache keeps the extractor's memory limit.
+func TestCachedPodsKeepTheMemoryTheirAttemptRunsWith(t *testing.T) {
+	job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Name: "drawing", Namespace: "cad", UID: "job-uid"}}
+	class := testClass("large", "extractor:v1", ejv1.FormatPDF)
+	class.Spec.Resources = &ejv1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("768Mi")}}
+	full, err := attemptPod(job, 1, class)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := trimForCache(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := podMemory(out.(*corev1.Pod)); got == nil || got.Cmp(resource.MustParse("768Mi")) != 0 {
+		t.Errorf("the cached Pod's memory is %v, want 768Mi", got)
 	}
 }
 

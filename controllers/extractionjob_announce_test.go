@@ -3,11 +3,16 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -153,6 +158,11 @@ func TestAnnouncingNothingWhenTheStatusWriteFails(t *testing.T) {
 					return tc.writeError
 				},
 			})
+			// The first reconcile creates the attempt's Pod and leaves the
+			// status to the Pod's first event; the second records the attempt.
+			if _, err := reconcileOnce(r, job); err != nil {
+				t.Fatal(err)
+			}
 			result, err := reconcileOnce(r, job)
 			if (err != nil) != tc.wantErr || result != tc.wantResult {
 				t.Errorf("reconcile = %+v, %v; want %+v and an error: %v", result, err, tc.wantResult, tc.wantErr)
@@ -162,4 +172,102 @@ func TestAnnouncingNothingWhenTheStatusWriteFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+// statusWrites counts the status writes that reach the fake API server.
+func statusWrites(n *int) interceptor.Funcs {
+	return interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			*n++
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	}
+}
+
+func TestTheReconcileThatCreatesAPodLeavesTheStatusToThePodsFirstEvent(t *testing.T) {
+	registerTestScheme()
+	job := settled(retryingJob(1, -3*time.Second))
+	writes := 0
+	r, recorder, c := announcingReconciler(t, job, statusWrites(&writes))
+	latenessBefore := observations(t, retryLateness)
+
+	if _, err := reconcileOnce(r, job); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: job.Namespace, Name: podName(job, 2)}, pod); err != nil {
+		t.Fatalf("the retry's Pod was not created: %v", err)
+	}
+	if writes != 0 {
+		t.Errorf("the reconcile that created the Pod wrote the status %d times, want none", writes)
+	}
+	if got := drain(recorder); len(got) != 0 {
+		t.Errorf("the reconcile that created the Pod announced %q, want nothing yet", got)
+	}
+	if got := observations(t, retryLateness) - latenessBefore; got != 1 {
+		t.Errorf("retry lateness observed %d times, want once, at the create", got)
+	}
+
+	if _, err := reconcileOnce(r, job); err != nil {
+		t.Fatal(err)
+	}
+	written := &ejv1.ExtractionJob{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(job), written); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%s attempt %d pod %s nextRetryAt %v, %d write", written.Status.Phase, written.Status.Attempt, written.Status.PodName, written.Status.NextRetryAt, writes)
+	want := fmt.Sprintf("Pending attempt 2 pod %s nextRetryAt <nil>, 1 write", pod.Name)
+	if got != want {
+		t.Errorf("after the Pod's first event: %s; want %s", got, want)
+	}
+	wantEvents := []string{"Normal AttemptStarted Started attempt 2 in Pod " + pod.Name + "."}
+	if diff := cmp.Diff(wantEvents, drain(recorder)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+func TestAPodThatFinishedBeforeItsFirstEventWasReconciledCostsOneStatusWrite(t *testing.T) {
+	registerTestScheme()
+	job := settled(pendingJob())
+	writes := 0
+	r, recorder, c := announcingReconciler(t, job, statusWrites(&writes))
+	if _, err := reconcileOnce(r, job); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: job.Namespace, Name: podName(job, 1)}, pod); err != nil {
+		t.Fatalf("the Pod was not created: %v", err)
+	}
+	pod.Status = terminatedPod(1, corev1.PodSucceeded, 0, `{"pages":2}`).Status
+	if err := c.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := reconcileOnce(r, job); err != nil {
+		t.Fatal(err)
+	}
+	written := &ejv1.ExtractionJob{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(job), written); err != nil {
+		t.Fatal(err)
+	}
+	if written.Status.Phase != ejv1.PhaseSucceeded || writes != 1 {
+		t.Errorf("phase %s after %d status writes; want Succeeded after one", written.Status.Phase, writes)
+	}
+	wantEvents := []string{
+		"Normal AttemptStarted Started attempt 1 in Pod " + pod.Name + ".",
+		"Normal Succeeded Extraction succeeded on attempt 1.",
+	}
+	if diff := cmp.Diff(wantEvents, drain(recorder)); diff != "" {
+		t.Errorf("events, one per transition (-want +got):\n%s", diff)
+	}
+}
+
+// observations is how many samples a histogram has taken.
+func observations(t *testing.T, h prometheus.Histogram) uint64 {
+	t.Helper()
+	m := &dto.Metric{}
+	if err := h.Write(m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

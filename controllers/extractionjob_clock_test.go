@@ -45,6 +45,14 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		Expect(err).NotTo(HaveOccurred())
 		return true
 	}
+	// podEvent is the reconcile that the first event of a Pod the last one
+	// created triggers: it records the attempt, which the creating
+	// reconcile leaves to it.
+	podEvent := func() {
+		GinkgoHelper()
+		Expect(reconcile()).To(Equal(ctrl.Result{}))
+		Expect(getJob(Default, ctx, job).Status.PodName).NotTo(BeEmpty(), "the attempt is not recorded")
+	}
 	failAttempt := func(attempt int32) {
 		GinkgoHelper()
 		pod := &corev1.Pod{}
@@ -82,10 +90,11 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 	It("waits 30 s, 120 s and 480 s plus jitter before the retries, then fails", func() {
 		Expect(reconcile()).To(Equal(ctrl.Result{}))
 		Expect(attemptExists(1)).To(BeTrue())
+		podEvent()
 		Expect(getJob(Default, ctx, job).Status.StartTime.Time).To(BeTemporally("==", start))
 
-		// With jitter 0.5 of 25 %, each wait is 1.125 × base × 4ⁿ⁻¹, rounded up to a second.
-		waits := []time.Duration{34 * time.Second, 135 * time.Second, 540 * time.Second}
+		// With jitter 0.5 of 25 %, each wait is 1.125 × base × 4ⁿ⁻¹, to the microsecond.
+		waits := []time.Duration{33750 * time.Millisecond, 135 * time.Second, 540 * time.Second}
 		for i, wait := range waits {
 			retry := int32(i + 1)
 			failAttempt(retry)
@@ -103,6 +112,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 			fakeClock.Step(time.Second)
 			Expect(reconcile()).To(Equal(ctrl.Result{}))
 			Expect(attemptExists(retry + 1)).To(BeTrue())
+			podEvent()
 			Expect(getJob(Default, ctx, job).Status.NextRetryAt).To(BeNil())
 		}
 
@@ -112,7 +122,8 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		Expect(failed.Status.Phase).To(Equal(ejv1.PhaseFailed))
 		Expect(failed.Status.Message).To(Equal("Max retries (3) exceeded. Last error: Werk24Timeout: the drawing service did not answer"))
 		Expect(failed.Status.Attempts).To(HaveLen(4))
-		Expect(failed.Status.CompletionTime.Time).To(BeTemporally("==", fakeClock.Now()))
+		// completionTime has whole seconds, truncated.
+		Expect(failed.Status.CompletionTime.Time).To(BeTemporally("==", fakeClock.Now().Truncate(time.Second)))
 	})
 
 	It("announces each scheduled retry with its time", func() {
@@ -120,7 +131,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		failAttempt(1)
 		reconcile()
 		Expect(drain(recorder)).To(ContainElement(
-			"Normal RetryScheduled Retry 1/3: Werk24Timeout: the drawing service did not answer. Next attempt at 2026-11-28T12:00:34Z (in 34s)."))
+			"Normal RetryScheduled Retry 1/3: Werk24Timeout: the drawing service did not answer. Next attempt at 2026-11-28T12:00:33.75Z (in 33.75s)."))
 	})
 
 	It("wakes a job whose retry falls due ahead of the event-driven work in the queue", func() {
@@ -148,6 +159,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 
 	It("makes no write when nothing changed", func() {
 		reconcile()
+		podEvent()
 		before := getJob(Default, ctx, job).ResourceVersion
 		reconcile()
 		reconcile()
@@ -205,7 +217,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		atBound := current.Status.DeepCopy()
 		atBound.Phase, atBound.Attempt, atBound.RetryCount = ejv1.PhaseRetrying, ejv1.MaxAttemptRecords, ejv1.MaxAttemptRecords-1
 		atBound.PodName = podName(current, ejv1.MaxAttemptRecords)
-		atBound.NextRetryAt = ptrTime(start)
+		atBound.NextRetryAt = preciseTime(start)
 		for n := int32(1); n <= ejv1.MaxAttemptRecords; n++ {
 			atBound.Attempts = append(atBound.Attempts, ejv1.AttemptRecord{
 				Attempt: n, PodName: podName(current, n), Outcome: ejv1.OutcomeFailed,
@@ -221,6 +233,7 @@ var _ = Describe("Reconcile with the default backoff and a fake clock", func() {
 		current.Status = *atBound
 		Expect(k8sClient.Status().Update(ctx, current)).To(Succeed())
 
+		Expect(reconcile()).To(Equal(ctrl.Result{}), "the eleventh attempt's Pod is created")
 		Expect(reconcile()).To(Equal(ctrl.Result{}), "the eleventh attempt's status write succeeds")
 		written := getJob(Default, ctx, job)
 		Expect(written.Status.Attempt).To(BeEquivalentTo(11))

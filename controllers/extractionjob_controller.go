@@ -16,10 +16,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -126,6 +129,17 @@ func (r *ExtractionJobReconciler) writeStatusAndAnnounce(ctx context.Context, or
 		// The job acts on the circuit only once the class records it.
 		return ctrl.Result{RequeueAfter: conflictRetryDelay}, errors.Join(err, circuitErr)
 	}
+	if s.createdPod && err == nil {
+		// The status waits for the Pod's first event: that reconcile finds
+		// the Pod in the cache, adopts it, and makes and announces every
+		// transition of this one again from the same status, together with
+		// what the Pod did meanwhile (one write, not two, for a Pod that
+		// finished first). Pod names are fixed by the attempt, so a crash
+		// before then loses nothing. Only the samples of the start itself
+		// are taken here.
+		r.announce(s.job, s.queued.ofAttemptStart())
+		return result, nil
+	}
 	wrote, patchErr := r.patchStatus(ctx, original, s, err == nil)
 	if apierrors.IsConflict(patchErr) {
 		// Someone else wrote the job since it was read: decide again on the new version.
@@ -183,7 +197,7 @@ func (r *ExtractionJobReconciler) reconcileCancel(ctx context.Context, s *reconc
 		s.ignoreCancel()
 		return nil
 	}
-	if err := r.adoptUnrecordedAttempt(ctx, s); err != nil {
+	if _, err := r.adoptNextAttempt(ctx, s, true); err != nil {
 		return err
 	}
 	var pod *corev1.Pod
@@ -226,9 +240,21 @@ func (r *ExtractionJobReconciler) reconcileTTL(ctx context.Context, s *reconcile
 // follows the current attempt's Pod.
 func (r *ExtractionJobReconciler) reconcileAttempt(ctx context.Context, s *reconcileScope) (ctrl.Result, error) {
 	job := s.job
-	switch {
-	case job.Status.Phase == "":
+	if job.Status.Phase == "" {
 		s.acceptJob()
+	}
+	if !attemptInFlight(job) {
+		// The reconcile that created the next attempt's Pod left the status
+		// to the Pod's first event (see writeStatusAndAnnounce).
+		adopted, err := r.adoptNextAttempt(ctx, s, false)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if adopted {
+			return r.followAttempt(ctx, s)
+		}
+	}
+	switch {
 	case job.Status.Phase == ejv1.PhaseRetrying:
 		if wait := s.retryWait(); wait > 0 {
 			return waitForRetry(wait), nil
@@ -351,6 +377,7 @@ func (r *ExtractionJobReconciler) startAttempt(ctx context.Context, s *reconcile
 		return false, false, fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	s.attemptCreated(pod, attempt)
+	s.createdPod = true
 	return false, false, nil
 }
 
@@ -367,26 +394,34 @@ func serviceAccountMissing(err error, name string) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), fmt.Sprintf("serviceaccount %q not found", name))
 }
 
-// adoptUnrecordedAttempt finds the Pod of the next attempt, which exists when
-// an earlier reconcile created it and then lost its status write, and makes
-// it the current attempt, so that a cancel stops it and nothing runs unseen.
-func (r *ExtractionJobReconciler) adoptUnrecordedAttempt(ctx context.Context, s *reconcileScope) error {
+// adoptNextAttempt finds the Pod of the next attempt, which exists when an
+// earlier reconcile created it and left the status to the Pod's first event,
+// or crashed before writing it, and makes it the current attempt, so that
+// its outcome is recorded, a cancel stops it, and nothing runs unseen. It
+// looks in the cache; aroundCache asks the API server too when the cache
+// shows no such Pod, as a cancel must, since it may have been created
+// moments ago.
+func (r *ExtractionJobReconciler) adoptNextAttempt(ctx context.Context, s *reconcileScope, aroundCache bool) (bool, error) {
 	job := s.job
 	attempt := job.Status.Attempt + 1
 	name := podName(job, attempt)
 	pod := &corev1.Pod{}
 	err := r.client.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: name}, pod)
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err) && !aroundCache:
+		return false, nil
+	case apierrors.IsNotFound(err):
 		if pod, err = r.getPodUncached(ctx, job.Namespace, name); err != nil || pod == nil {
-			return err
+			return false, err
 		}
-	} else if err != nil {
-		return fmt.Errorf("reading pod %s/%s: %w", job.Namespace, name, err)
+	case err != nil:
+		return false, fmt.Errorf("reading pod %s/%s: %w", job.Namespace, name, err)
 	}
-	if metav1.IsControlledBy(pod, job) {
-		s.attemptAdopted(pod, attempt)
+	if !metav1.IsControlledBy(pod, job) {
+		return false, nil
 	}
-	return nil
+	s.attemptAdopted(pod, attempt)
+	return true, nil
 }
 
 // releaseRecordedPods releases the Pods of the job's recorded attempts, now
@@ -525,6 +560,23 @@ func (r *ExtractionJobReconciler) jobsAwaiting(ctx context.Context, obj client.O
 	return requests
 }
 
+// retriesFirstOnStart puts the Retrying jobs of the initial list ahead of
+// the rest of it in the work queue, at the priority of a due retry. The
+// wake-ups of their retries went with the operator that scheduled them; at
+// the initial list's low priority, a retry that fell due while no operator
+// ran, or falls due while the new one works through the list, would start
+// only after every job listed before it.
+var retriesFirstOnStart = handler.Funcs{
+	CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		job, ok := e.Object.(*ejv1.ExtractionJob)
+		pq, prioritised := q.(priorityqueue.PriorityQueue[reconcile.Request])
+		if !ok || !prioritised || !e.IsInInitialList || job.Status.Phase != ejv1.PhaseRetrying {
+			return
+		}
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(dueRetryPriority)}, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(job)})
+	},
+}
+
 // SetupWithManager registers the reconciler, and the one that releases the
 // Pods of deleted jobs. Every update of a job triggers a reconcile, the
 // operator's own status writes included, so a reconcile that found the cache
@@ -537,6 +589,7 @@ func (r *ExtractionJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	jobs := ctrl.NewControllerManagedBy(mgr).
 		For(&ejv1.ExtractionJob{}).
+		Watches(&ejv1.ExtractionJob{}, retriesFirstOnStart).
 		Owns(&corev1.Pod{}).
 		Watches(&ejv1.ExtractorClass{}, handler.EnqueueRequestsFromMapFunc(r.jobsAwaiting)).
 		Named("extractionjob")

@@ -67,6 +67,22 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		}).Should(Succeed())
 	})
 
+	It("shows Pending with its Pod's name within a second of its creation", func() {
+		// The reconcile that creates the Pod writes no status; the one the
+		// Pod's first event triggers does, moments later.
+		job := newJob(namespace, "visible")
+		Expect(k8sClient.Create(ctx, job)).To(Succeed())
+		created := time.Now()
+		Eventually(func(g Gomega) {
+			current := getJob(g, ctx, job)
+			g.Expect(current.Status.Phase).To(Equal(ejv1.PhasePending))
+			g.Expect(current.Status.PodName).To(Equal(podName(current, 1)))
+		}).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Succeed(), "not Pending with its Pod %s after creation", time.Since(created))
+		Eventually(func(g Gomega) {
+			g.Expect(eventNotes(g, ctx, job)).To(ConsistOf(HavePrefix("AttemptStarted: Started attempt 1")))
+		}).Should(Succeed())
+	})
+
 	It("retries a retryable error after the backoff, never earlier, and then succeeds", func() {
 		job := newJob(namespace, "retry")
 		Expect(k8sClient.Create(ctx, job)).To(Succeed())
@@ -83,7 +99,8 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		Expect(condition(retrying, ejv1.ConditionReconciling).Reason).To(Equal(ejv1.ReasonRetrying))
 
 		second := waitForAttemptPod(ctx, job, 2)
-		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", retrying.Status.NextRetryAt.Time),
+		// creationTimestamp has whole seconds, truncated.
+		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", retrying.Status.NextRetryAt.Truncate(time.Second)),
 			"the retry Pod was created before nextRetryAt")
 		setPodSucceeded(ctx, second, "")
 		done := waitForPhase(ctx, job, ejv1.PhaseSucceeded)
@@ -482,7 +499,7 @@ var _ = Describe("An ExtractionJob run by the operator", func() {
 		stopOp = startOperator()
 
 		second := waitForAttemptPod(ctx, job, 2)
-		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", scheduled))
+		Expect(second.CreationTimestamp.Time).NotTo(BeTemporally("<", scheduled.Truncate(time.Second)), "creationTimestamp has whole seconds, truncated")
 		Expect(getJob(Default, ctx, job).Status.RetryCount).To(BeEquivalentTo(1), "the restart neither spent nor reset the budget")
 		Expect(attemptPods(Default, ctx, job)).To(HaveLen(2))
 	})

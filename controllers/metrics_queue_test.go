@@ -22,7 +22,7 @@ func TestTheCacheCollectorGivesTheOldestQueuedJobsAgeAndEachCap(t *testing.T) {
 			Status:     ejv1.ExtractionJobStatus{Phase: ejv1.PhaseQueued, ExtractorClassName: "werk24-api", Attempt: attempt},
 		}
 		if nextRetryAt != nil {
-			job.Status.NextRetryAt = ptr.To(metav1.NewTime(*nextRetryAt))
+			job.Status.NextRetryAt = preciseTime(*nextRetryAt)
 		}
 		return job
 	}

@@ -215,7 +215,7 @@ func attemptMemory(spec *ejv1.ExtractorClassSpec, oomKilled int32) *resource.Qua
 }
 
 // podMemory is the memory limit of an attempt Pod's extractor; nil when it
-// has none, or when the Pod comes from the cache, which drops Pod specs.
+// has none. The cache keeps it, and little else of the spec.
 func podMemory(pod *corev1.Pod) *resource.Quantity {
 	for _, c := range pod.Spec.Containers {
 		if memory, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && c.Name == extractorContainerName {

@@ -181,6 +181,7 @@ var _ = Describe("Reconcile of an attempt's Pod that waits to start, with a fake
 		job.Spec.ExtractorClassName = class.Name
 		Expect(k8sClient.Create(ctx, job)).To(Succeed())
 		reconcile()
+		reconcile() // the Pod's first event: it records the attempt
 		Expect(getJob(Default, ctx, job).Status.ExtractorClassName).To(Equal(class.Name))
 		pod := attemptPod(1)
 

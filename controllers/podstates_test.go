@@ -163,7 +163,7 @@ func TestPodStatesWhileAPodWaitsToStart(t *testing.T) {
 		name:   "an unschedulable Pod past the class's schedulingTimeout fails its attempt as a retryable Unschedulable",
 		job:    onAttempt(ejv1.PhasePending, 1),
 		happen: withSchedulingTimeout(10*time.Minute, unschedulablePod(1, insufficientMemory, 10*time.Minute)),
-		want:   unschedulableTooLong.retried("Retry 1/3", 34*time.Second),
+		want:   unschedulableTooLong.retried("Retry 1/3", firstRetryWait),
 	}, {
 		name: "the schedulingTimeout of a Pod whose condition has no time counts from the Pod's creation",
 		job:  onAttempt(ejv1.PhasePending, 1),
@@ -172,7 +172,7 @@ func TestPodStatesWhileAPodWaitsToStart(t *testing.T) {
 			pod.Status.Conditions[0].LastTransitionTime = metav1.Time{}
 			return pod
 		}()),
-		want: noNodeSaid.retried("Retry 1/3", 34*time.Second),
+		want: noNodeSaid.retried("Retry 1/3", firstRetryWait),
 	}, {
 		name:   "without a schedulingTimeout an unschedulable Pod waits for ever",
 		job:    onAttempt(ejv1.PhasePending, 1),
@@ -187,7 +187,7 @@ func TestPodStatesWhileAPodWaitsToStart(t *testing.T) {
 		name:   "an image that cannot be pulled for the grace period after scheduling fails its attempt",
 		job:    onAttempt(ejv1.PhasePending, 1),
 		happen: follow(scheduledWaitingPod(1, "ErrImagePull", 5*time.Minute)),
-		want:   imagePull.retried("Retry 1/3", 34*time.Second),
+		want:   imagePull.retried("Retry 1/3", firstRetryWait),
 	}})
 }
 
@@ -216,17 +216,17 @@ func TestPodStatesOfPodsTakenAway(t *testing.T) {
 		name:   "a Pod Kueue evicts with TerminationTarget is a disruption that spends no retry",
 		job:    runningJob(1),
 		happen: follow(kueueEvictedPod(1, "Preempted")),
-		want:   kueueEvicted.retried("Disruption 1/5", 34*time.Second),
+		want:   kueueEvicted.retried("Disruption 1/5", firstRetryWait),
 	}, {
 		name:   "a Pod Kueue evicts for any other reason is a disruption too",
 		job:    runningJob(1),
 		happen: follow(kueueEvictedPod(1, "PodsReadyTimeout")),
-		want:   kueueEvicted.retried("Disruption 1/5", 34*time.Second),
+		want:   kueueEvicted.retried("Disruption 1/5", firstRetryWait),
 	}, {
 		name:   "an attempt evicted for outgrowing its scratch volume fails as a retryable ScratchSpaceExceeded, spending a retry",
 		job:    runningJob(1),
 		happen: follow(kubeletEvictedPod(1, scratchEvicted)),
-		want:   scratchExceeded.retried("Retry 1/3", 34*time.Second),
+		want:   scratchExceeded.retried("Retry 1/3", firstRetryWait),
 	}})
 }
 

@@ -61,7 +61,7 @@ func TestTransitionsOfAFailureWithARetryAfterHint(t *testing.T) {
 	cappedAtTwoMinutes.Spec.RetryPolicy.MaxRetryAfter = &metav1.Duration{Duration: 2 * time.Minute}
 	ignoredByRule := runningJob(1)
 	ignoredByRule.Spec.RetryPolicy.Rules = []ejv1.RetryRule{{ErrorTypes: []string{"RateLimit"}, Action: ejv1.RuleActionIgnore}}
-	unparsable := limited(1, 1).retried("Retry 1/3", 34*time.Second)
+	unparsable := limited(1, 1).retried("Retry 1/3", firstRetryWait)
 	unparsable.Metrics = append([]observation{hintIgnored(hintUnparsable)}, unparsable.Metrics...)
 	exhausted := limited(4, 3).ended("Max retries (3) exceeded. Last error: RateLimitExceeded: 429 from api.example", ejv1.ReasonMaxRetriesExceeded)
 
@@ -74,7 +74,7 @@ func TestTransitionsOfAFailureWithARetryAfterHint(t *testing.T) {
 			name:   "a hint longer than the backoff sets the wait, and the message says so",
 			job:    runningJob(1),
 			happen: follow(rateLimited(1, "Retry-After: 60")),
-			want: retriedWithHint(limited(1, 1), "Retry 1/3", 68*time.Second,
+			want: retriedWithHint(limited(1, 1), "Retry 1/3", 67*time.Second+500*time.Millisecond,
 				" (the service asked to wait 60s)", delaySourceHint, ""),
 		},
 		wantRetryAfter: "1m0s",
@@ -83,7 +83,7 @@ func TestTransitionsOfAFailureWithARetryAfterHint(t *testing.T) {
 			name:   "a hint shorter than the backoff leaves the backoff's wait",
 			job:    runningJob(1),
 			happen: follow(rateLimited(1, "Retry-After: 10")),
-			want: retriedWithHint(limited(1, 1), "Retry 1/3", 34*time.Second,
+			want: retriedWithHint(limited(1, 1), "Retry 1/3", firstRetryWait,
 				" (the service asked to wait 10s)", delaySourcePolicy, ""),
 		},
 		wantRetryAfter: "10s",
@@ -110,7 +110,7 @@ func TestTransitionsOfAFailureWithARetryAfterHint(t *testing.T) {
 			name:   "retryAfter Ignore waits the backoff, and the message says what was asked",
 			job:    ignoringHints,
 			happen: follow(rateLimited(1, "Retry-After: 60")),
-			want: retriedWithHint(limited(1, 1), "Retry 1/3", 34*time.Second,
+			want: retriedWithHint(limited(1, 1), "Retry 1/3", firstRetryWait,
 				" (the service asked to wait 60s; retryAfter is Ignore)", delaySourcePolicy, hintByPolicy),
 		},
 		wantRetryAfter: "1m0s",
@@ -135,7 +135,7 @@ func TestTransitionsOfAFailureWithARetryAfterHint(t *testing.T) {
 			job:    ignoredByRule,
 			happen: follow(rateLimited(1, "Retry-After: 60")),
 			want: retriedWithHint(failedWith{attempt: 1, errorType: "RateLimitExceeded", class: ejv1.ClassDisruption,
-				message: "429 from api.example", disruptionCount: 1}, "Disruption 1/5", 68*time.Second,
+				message: "429 from api.example", disruptionCount: 1}, "Disruption 1/5", 67*time.Second+500*time.Millisecond,
 				" (the service asked to wait 60s)", delaySourceHint, ""),
 		},
 		wantRetryAfter: "1m0s",

@@ -49,6 +49,9 @@ type reconcileScope struct {
 	circuitStep *circuitWrite
 	// probe says the attempt the reconcile starts probes its class's half-open circuit.
 	probe bool
+	// createdPod says the reconcile created the next attempt's Pod; it
+	// then writes no status (see the reconciler's writeStatusAndAnnounce).
+	createdPod bool
 }
 
 // announcements are what a reconcile tells the world about the transitions
@@ -84,6 +87,21 @@ func (s *reconcileScope) podEvent(pod *corev1.Pod, eventType, reason, format str
 	s.queued.Events = append(s.queued.Events, jobEvent{
 		Type: eventType, Reason: reason, Note: fmt.Sprintf(format, args...), Pod: podReference(pod),
 	})
+}
+
+// ofAttemptStart are the samples that only the reconcile that starts an
+// attempt takes, and none of its events: how late a retry started, whether
+// its memory grew, how long the job waited for a slot. The reconcile that
+// adopts the attempt's Pod makes the rest again.
+func (a announcements) ofAttemptStart() announcements {
+	var kept announcements
+	for _, o := range a.Metrics {
+		switch o.Metric {
+		case metricRetryLateness, metricOOMMemoryIncreases, metricQueueWait:
+			kept.Metrics = append(kept.Metrics, o)
+		}
+	}
+	return kept
 }
 
 // observe queues a metric sample.
@@ -519,7 +537,7 @@ func (s *reconcileScope) parkOnOpenCircuit(observed attemptFailure, failure ejv1
 	}
 	class := s.circuit.class.Name
 	// A parked job is ready again from now: it queues behind the jobs that waited longer.
-	job.Status.NextRetryAt = ptrTime(s.now)
+	job.Status.NextRetryAt = preciseTime(s.now)
 	s.waitWithoutPod(ejv1.PhaseQueued, ejv1.ReasonQueued, circuitOpenMessage(class))
 	s.event(corev1.EventTypeNormal, ejv1.ReasonAttemptParked,
 		"Attempt %d failed with %s while the circuit breaker of ExtractorClass %s is open; it spends no retry, and the job waits for the circuit to close.",
@@ -552,7 +570,7 @@ func (s *reconcileScope) scheduleRetry(delay time.Duration, jitter float64, mess
 	job.Status.NextRetryAt = &at
 	job.Status.Message = message
 	s.event(corev1.EventTypeNormal, ejv1.ReasonRetryScheduled, "%s. Next attempt at %s (in %s).",
-		message, at.UTC().Format(time.RFC3339), at.Sub(s.now).Round(time.Second))
+		message, at.Format(time.RFC3339Nano), at.Sub(s.now).Round(time.Millisecond))
 	return waitForRetry(at.Sub(s.now))
 }
 
@@ -618,6 +636,12 @@ func appendAttemptRecord(records []ejv1.AttemptRecord, record ejv1.AttemptRecord
 		records = append([]ejv1.AttemptRecord(nil), records[excess:]...)
 	}
 	return records
+}
+
+// preciseTime is t as a PreciseTime, normalised as the API stores it.
+func preciseTime(t time.Time) *ejv1.PreciseTime {
+	pt := ejv1.NewPreciseTime(t)
+	return &pt
 }
 
 func ptrTime(t time.Time) *metav1.Time {

@@ -56,7 +56,7 @@ func outcomeOf(s *reconcileScope, wakeUp ctrl.Result) transitionOutcome {
 		WakeUp:                  wakeUp, Events: s.queued.Events, Metrics: s.queued.Metrics,
 	}
 	if st.NextRetryAt != nil {
-		o.NextRetryAt = st.NextRetryAt.UTC().Format(time.RFC3339)
+		o.NextRetryAt = st.NextRetryAt.UTC().Format(time.RFC3339Nano)
 	}
 	if f := st.LastFailure; f != nil {
 		o.LastFailure = f.ErrorType + " " + string(f.Class)
@@ -157,7 +157,7 @@ func retryingJob(attempt int32, due time.Duration) *ejv1.ExtractionJob {
 		job.Status.Attempts = append(job.Status.Attempts, failedRecord(job, n))
 	}
 	job.Status.LastFailure = &ejv1.Failure{ErrorType: "ConnectionError", Class: ejv1.ClassRetryable, Message: "connection refused"}
-	job.Status.NextRetryAt = ptrTime(transitionNow.Add(due))
+	job.Status.NextRetryAt = preciseTime(transitionNow.Add(due))
 	job.Status.Message = fmt.Sprintf("Retry %d/3: ConnectionError: connection refused", attempt)
 	return job
 }
@@ -289,7 +289,11 @@ func retryAfter(delay time.Duration) ctrl.Result {
 	return ctrl.Result{RequeueAfter: delay, Priority: ptr.To(dueRetryPriority)}
 }
 
-func at(offset time.Duration) string { return transitionNow.Add(offset).Format(time.RFC3339) }
+// firstRetryWait is the wait before the first retry with the default
+// backoff and the tests' jitter of 0.5: 30 s plus half of 25 %.
+const firstRetryWait = 33750 * time.Millisecond
+
+func at(offset time.Duration) string { return transitionNow.Add(offset).Format(time.RFC3339Nano) }
 
 var (
 	pendingConditions   = []string{"Ready=False Pending", "Reconciling=True Pending"}
@@ -535,7 +539,7 @@ func TestTransitionsOfAnAttempt(t *testing.T) {
 		job:    onAttempt(ejv1.PhasePending, 1),
 		happen: follow(waitingPod(1, "ImagePullBackOff", "Back-off pulling image", 6*time.Minute)),
 		want: failedWith{attempt: 1, errorType: ejv1.ErrorTypeImagePull, class: ejv1.ClassRetryable,
-			message: "Back-off pulling image", retryCount: 1}.retried("Retry 1/3", 34*time.Second),
+			message: "Back-off pulling image", retryCount: 1}.retried("Retry 1/3", firstRetryWait),
 	}, {
 		name:   "an invalid image name fails the job at once",
 		job:    onAttempt(ejv1.PhasePending, 1),
@@ -565,7 +569,7 @@ func TestTransitionsOfAnAttempt(t *testing.T) {
 		name:   "a retryable error with retries left schedules the next attempt after the backoff",
 		job:    runningJob(1),
 		happen: follow(terminatedPod(1, corev1.PodFailed, 1, "ConnectionError: connection refused")),
-		want:   connectionRefused.retried("Retry 1/3", 34*time.Second),
+		want:   connectionRefused.retried("Retry 1/3", firstRetryWait),
 	}, {
 		name:   "the second retry waits four times as long",
 		job:    runningJob(2),
@@ -588,7 +592,7 @@ func TestTransitionsOfAnAttempt(t *testing.T) {
 		job:    runningJob(1),
 		happen: follow(terminatedPod(1, corev1.PodFailed, 68, "")),
 		want: failedWith{attempt: 1, errorType: "ConnectionError", class: ejv1.ClassRetryable,
-			message: "The extractor exited with code 68.", retryCount: 1}.retried("Retry 1/3", 34*time.Second),
+			message: "The extractor exited with code 68.", retryCount: 1}.retried("Retry 1/3", firstRetryWait),
 	}, {
 		name: "a rule with action Fail makes a retryable error permanent",
 		job: func() *ejv1.ExtractionJob {
@@ -605,13 +609,13 @@ func TestTransitionsOfAnAttempt(t *testing.T) {
 		want: func() transitionOutcome {
 			gone := podDeleted
 			gone.podGone = true
-			return gone.retried("Disruption 1/5", 34*time.Second)
+			return gone.retried("Disruption 1/5", firstRetryWait)
 		}(),
 	}, {
 		name:   "a Pod being deleted under a running attempt is a disruption",
 		job:    runningJob(1),
 		happen: follow(deletingPod(1)),
-		want:   podDeleted.retried("Disruption 1/5", 34*time.Second),
+		want:   podDeleted.retried("Disruption 1/5", firstRetryWait),
 	}})
 }
 
@@ -644,7 +648,7 @@ func TestTransitionsOfADisruption(t *testing.T) {
 			job:    runningJob(1),
 			happen: follow(d.pod),
 			want: failedWith{attempt: 1, errorType: d.errorType, class: ejv1.ClassDisruption, message: d.message, disruptionCount: 1}.
-				retried("Disruption 1/5", 34*time.Second),
+				retried("Disruption 1/5", firstRetryWait),
 		})
 	}
 	disruptionsSpent := func(retries int32) *ejv1.ExtractionJob {
@@ -662,7 +666,7 @@ func TestTransitionsOfADisruption(t *testing.T) {
 		name:   "a disruption with maxDisruptions spent is a counted retry",
 		job:    disruptionsSpent(0),
 		happen: follow(takenAwayPod(1, "Evicted", "The node was low on resource: memory.")),
-		want:   evictedAndRetried.retried("Retry 1/3", 34*time.Second),
+		want:   evictedAndRetried.retried("Retry 1/3", firstRetryWait),
 	}, transitionCase{
 		name:   "a disruption with maxDisruptions and maxRetries spent fails the job",
 		job:    disruptionsSpent(3),
@@ -886,9 +890,9 @@ func TestTransitionsOfARuleWithActionIgnoreThroughAWholeJob(t *testing.T) {
 		WakeUp                               ctrl.Result
 	}
 	want := []step{
-		{ejv1.PhaseRetrying, 0, 1, 1, "Disruption 1/2: " + lastError, at(34 * time.Second), "TemporaryFailure Disruption", retryingConditions, retryAfter(34 * time.Second)},
-		{ejv1.PhaseRetrying, 0, 2, 2, "Disruption 2/2: " + lastError, at(34 * time.Second), "TemporaryFailure Disruption", retryingConditions, retryAfter(34 * time.Second)},
-		{ejv1.PhaseRetrying, 1, 2, 3, "Retry 1/1: " + lastError, at(34 * time.Second), "TemporaryFailure Disruption", retryingConditions, retryAfter(34 * time.Second)},
+		{ejv1.PhaseRetrying, 0, 1, 1, "Disruption 1/2: " + lastError, at(firstRetryWait), "TemporaryFailure Disruption", retryingConditions, retryAfter(firstRetryWait)},
+		{ejv1.PhaseRetrying, 0, 2, 2, "Disruption 2/2: " + lastError, at(firstRetryWait), "TemporaryFailure Disruption", retryingConditions, retryAfter(firstRetryWait)},
+		{ejv1.PhaseRetrying, 1, 2, 3, "Retry 1/1: " + lastError, at(firstRetryWait), "TemporaryFailure Disruption", retryingConditions, retryAfter(firstRetryWait)},
 		{ejv1.PhaseFailed, 1, 2, 4, "Max retries (1) exceeded. Last error: " + lastError, "", "TemporaryFailure Disruption",
 			endedConditions(ejv1.ReasonMaxRetriesExceeded), ctrl.Result{}},
 	}
@@ -905,7 +909,7 @@ func TestTransitionsOfARuleWithActionIgnoreThroughAWholeJob(t *testing.T) {
 		}
 		// The next attempt starts when its retry falls due.
 		if job.Status.NextRetryAt != nil {
-			job.Status.NextRetryAt = ptrTime(transitionNow)
+			job.Status.NextRetryAt = preciseTime(transitionNow)
 		}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

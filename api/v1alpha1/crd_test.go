@@ -101,8 +101,19 @@ func readSchema(t *testing.T, file string) schema {
 }
 
 type schema struct {
+	Type        string            `json:"type"`
+	Format      string            `json:"format"`
 	Description string            `json:"description"`
 	Properties  map[string]schema `json:"properties"`
 	Items       *schema           `json:"items"`
 	Enum        []string          `json:"enum"`
+}
+
+// TestNextRetryAtIsADateTimeString keeps the schema of the PreciseTime field
+// what clients expect of a time: a string in RFC 3339, not an object.
+func TestNextRetryAtIsADateTimeString(t *testing.T) {
+	field := readSchema(t, jobsCRD).Properties["status"].Properties["nextRetryAt"]
+	if diff := cmp.Diff(schema{Type: "string", Format: "date-time"}, schema{Type: field.Type, Format: field.Format}); diff != "" {
+		t.Errorf("status.nextRetryAt (-want +got):\n%s", diff)
+	}
 }

@@ -437,10 +437,11 @@ type ExtractionJobStatus struct {
 	// +optional
 	Retries string `json:"retries,omitempty"`
 
-	// nextRetryAt is when the next attempt starts, while the job is Retrying.
-	// It is rounded up to a whole second, and never earlier than the backoff.
+	// nextRetryAt is when the next attempt starts, while the job is Retrying,
+	// to the microsecond. It is rounded up, never earlier than the backoff.
+	// Values with whole seconds, as earlier versions wrote, are read as well.
 	// +optional
-	NextRetryAt *metav1.Time `json:"nextRetryAt,omitempty"`
+	NextRetryAt *PreciseTime `json:"nextRetryAt,omitempty"`
 
 	// podName is the latest attempt's Pod.
 	// +optional

@@ -21,7 +21,7 @@ func queuedJob(namespace, name string, created time.Time, attempt int32, nextRet
 	job := &ejv1.ExtractionJob{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, CreationTimestamp: metav1.NewTime(created)}}
 	job.Status.Attempt = attempt
 	if nextRetryAt != nil {
-		job.Status.NextRetryAt = ptr.To(metav1.NewTime(*nextRetryAt))
+		job.Status.NextRetryAt = ptr.To(ejv1.NewPreciseTime(*nextRetryAt))
 	}
 	return job
 }
@@ -69,7 +69,7 @@ var _ = Describe("status of a Queued job", func() {
 	)
 	// queued gives a job phase Queued in class, as the operator would, past
 	// its first attempt when retryAt is set.
-	queued := func(namespace, name, class string, retryAt *metav1.Time) *ejv1.ExtractionJob {
+	queued := func(namespace, name, class string, retryAt *ejv1.PreciseTime) *ejv1.ExtractionJob {
 		status := ejv1.ExtractionJobStatus{
 			Phase: ejv1.PhaseQueued, ExtractorClassName: class, Retries: "0/3",
 			Message: "Waiting for a free slot in ExtractorClass " + class + " (maxRunning 2).",
@@ -81,8 +81,8 @@ var _ = Describe("status of a Queued job", func() {
 	}
 	// The API server sets creation times from its own clock, so the retries'
 	// times are relative to it, an hour away so that they never tie.
-	realAt := func(d time.Duration) *metav1.Time {
-		return ptr.To(metav1.NewTime(time.Now().Add(d).Truncate(time.Second)))
+	realAt := func(d time.Duration) *ejv1.PreciseTime {
+		return ptr.To(ejv1.NewPreciseTime(time.Now().Add(d).Truncate(time.Second)))
 	}
 
 	BeforeEach(func() {

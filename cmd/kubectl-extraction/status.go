@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/utils/clock"
@@ -247,7 +246,7 @@ func (w *fieldWriter) line(s string) {
 
 // nextRetry says when a scheduled retry starts: "in 2m3s", or "due" once its
 // time has come. It rounds up, so it never says a retry is closer than it is.
-func nextRetry(at *metav1.Time, now time.Time) string {
+func nextRetry(at *ejv1.PreciseTime, now time.Time) string {
 	if at == nil {
 		return "<none>"
 	}

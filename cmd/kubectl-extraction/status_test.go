@@ -34,7 +34,7 @@ var _ = Describe("status", func() {
 		return ejv1.ExtractionJobStatus{
 			Phase: ejv1.PhaseRetrying, RetryCount: 2, Attempt: 2, Retries: "2/3",
 			Message:     "Retry 2/3: ConnectionError: connection refused by s3.example:443",
-			NextRetryAt: at(2*time.Minute + 3*time.Second),
+			NextRetryAt: ptr.To(ejv1.NewPreciseTime(testNow.Add(2*time.Minute + 3*time.Second))),
 			PodName:     "drawing-1a2b3c-2",
 			StartTime:   at(-10 * time.Minute),
 			LastFailure: &ejv1.Failure{ErrorType: "ConnectionError", Class: ejv1.ClassRetryable, ExitCode: ptr.To[int32](1),

@@ -111,6 +111,10 @@ func run() error {
 			add(scenario.Retry(ctx, s, newSide(name), s.OtherLimits))
 		}
 	}
+	if s.Runs("retry-restart") && slices.Contains(s.Sides, sides.OperatorName) {
+		// Only the operator promises retry times to be kept across a restart.
+		add(scenario.RetryRestart(ctx, s, newSide(sides.OperatorName), s.OtherLimits))
+	}
 	if s.Runs("scale") {
 		for _, name := range s.ScaleSides {
 			add(scenario.Scale(ctx, s, newSide(name), s.OtherLimits))

@@ -60,7 +60,7 @@ type jobVersion struct {
 	resourceVersion                       string
 	phase                                 ejv1.Phase
 	attempt, retryCount, disruptionCount  int32
-	nextRetryAt                           *metav1.Time
+	nextRetryAt                           *ejv1.PreciseTime
 	podName, message                      string
 	cancel                                bool
 	deletionTimestamp                     bool

@@ -343,7 +343,8 @@ func (m *mixRun) verifyJob(j *jobPlan, job *ejv1.ExtractionJob, pods []corev1.Po
 		}
 		if due, ok := m.obs.nextRetryAt(job.UID, p.attempt); ok {
 			m.retriesChecked++
-			if p.created.Before(due) {
+			// creationTimestamp has whole seconds, truncated.
+			if p.created.Before(due.Truncate(time.Second)) {
 				add("Pod %s of attempt %d created at %s, before nextRetryAt %s", p.name, p.attempt,
 					p.created.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
 			}

@@ -86,7 +86,7 @@ var _ = Describe("Deleting a job", Ordered, func() {
 		By("showing the next retry's time in kubectl get")
 		rows := parseTable(kubectlOK("get", "ej", "-n", ns, "retry-pending"))
 		Expect(rows).To(HaveLen(2))
-		Expect(rows[1][1:6]).To(HaveExactElements("Retrying", "pdf", "1/3", due.UTC().Format(time.RFC3339), "ConnectionError"))
+		Expect(rows[1][1:6]).To(HaveExactElements("Retrying", "pdf", "1/3", due.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), "ConnectionError"))
 
 		kubectlOK("delete", "-n", ns, "extractionjob", "retry-pending", "--timeout=1m")
 		Eventually(podCount(ns, job.UID), time.Minute).Should(BeZero(), "the failed attempt's Pod is still there")

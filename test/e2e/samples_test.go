@@ -267,9 +267,9 @@ var _ = Describe("The samples in config/samples", Ordered, func() {
 					continue
 				}
 				checked++
-				// nextRetryAt is rounded up to a second and creationTimestamp
-				// truncated to one, so a Pod created in time is never earlier.
-				Expect(pod.CreationTimestamp.Time).NotTo(BeTemporally("<", due),
+				// creationTimestamp is truncated to a whole second, so a Pod
+				// created in time is never earlier than nextRetryAt truncated so.
+				Expect(pod.CreationTimestamp.Time).NotTo(BeTemporally("<", due.Truncate(time.Second)),
 					"%s: the Pod of attempt %d was created at %s, before nextRetryAt %s", name, attempt, pod.CreationTimestamp, due)
 			}
 		}

@@ -55,6 +55,10 @@ type Settings struct {
 	OutageN      int
 	OutageWindow time.Duration
 
+	// RestartAt is how long after the first create scenario 2's variant
+	// kills the operator, and RestartDown how long it stays down.
+	RestartAt, RestartDown time.Duration
+
 	PodRunTime time.Duration
 	Timeout    time.Duration
 	// APIServerProfile, when positive, takes a CPU profile of kube-apiserver
@@ -113,11 +117,13 @@ func Parse(args []string) (*Settings, error) {
 	str(&kubeVersion, "kube-version", "KUBE_VERSION", "v1.37.2", "control-plane version in bin/")
 	str(&s.WorkDir, "work-dir", "BENCH_WORK_DIR", "", "logs and the operator binary (default ROOT/bin/bench)")
 	str(&s.OutDir, "out", "BENCH_OUT", "", "where bench.json and bench.png go (default ROOT/test/bench/results)")
-	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,scale,latency", "scenarios to run: throughput, retry, scale, latency, queue, outage")
+	str(&scenarios, "scenarios", "BENCH_SCENARIOS", "throughput,retry,retry-restart,scale,latency", "scenarios to run: throughput, retry, retry-restart, scale, latency, queue, outage")
 	str(&sides, "sides", "BENCH_SIDES", "operator,job-controller,api-ceiling", "sides to run (the ceiling runs in scenarios 1 and 4 only)")
 	str(&scaleSides, "scale-sides", "BENCH_SCALE_SIDES", "operator", "sides of scenario 3: operator and/or job-controller")
 	integer(&s.ThroughputN, "throughput-n", "BENCH_THROUGHPUT_N", 2000, "jobs in scenario 1")
 	integer(&s.RetryN, "retry-n", "BENCH_RETRY_N", 1000, "jobs in scenario 2")
+	duration(&s.RestartAt, "restart-at", "BENCH_RESTART_AT", 20*time.Second, "when retry-restart kills the operator, after the first create")
+	duration(&s.RestartDown, "restart-down", "BENCH_RESTART_DOWN", 5*time.Second, "how long retry-restart leaves the operator down")
 	integer(&s.ScaleN, "scale-n", "BENCH_SCALE_N", 10000, "finished jobs in scenario 3")
 	str(&queueN, "queue-n", "BENCH_QUEUE_N", "10000,1000", "jobs in scenario 5, behind maxRunning; one run per size")
 	str(&queueUncappedN, "queue-uncapped-n", "BENCH_QUEUE_UNCAPPED_N", "1000", "jobs in scenario 5's comparison runs without maxRunning; one run per size")
@@ -164,7 +170,7 @@ func Parse(args []string) (*Settings, error) {
 	s.Scenarios, s.Sides, s.ScaleSides = splitList(scenarios), splitList(sides), splitList(scaleSides)
 	for _, sc := range s.Scenarios {
 		switch sc {
-		case "throughput", "retry", "scale", "latency", "queue", "outage":
+		case "throughput", "retry", "retry-restart", "scale", "latency", "queue", "outage":
 		default:
 			return nil, fmt.Errorf("unknown scenario %q", sc)
 		}

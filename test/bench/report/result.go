@@ -37,11 +37,15 @@ type Result struct {
 	// Operator is the operator's own metrics at the end of the run.
 	Operator *measure.OperatorView `json:"operatorMetrics,omitempty"`
 
-	// Scenario 2 (operator only).
+	// Scenario 2 (operator only). With a restart, Lateness and LatenessMs
+	// leave out the retries that fell due while the operator was down;
+	// EarlyRetries counts every retry.
 	Lateness        *measure.Summary `json:"lateness,omitempty"`
 	LatenessMs      []float64        `json:"latenessMs,omitempty"`
 	EarlyRetries    int              `json:"earlyRetries"`
 	MissingPromises int              `json:"missingPromises,omitempty"`
+	// Restart is scenario 2's variant with an operator restart in the middle.
+	Restart *RestartResult `json:"restart,omitempty"`
 
 	// Scenario 4.
 	Rate         float64          `json:"rate,omitempty"`
@@ -77,6 +81,19 @@ type ScaleResult struct {
 	HeapScrapeError  string              `json:"heapScrapeError,omitempty"`
 	// CacheCost, for the operator, splits its cache memory by object type.
 	CacheCost *measure.CacheCost `json:"cacheCost,omitempty"`
+}
+
+// RestartResult is the restart in the middle of scenario 2's variant.
+type RestartResult struct {
+	// Killed is when the operator got SIGKILL; Ready when the new one
+	// logged that its workers started.
+	Killed             time.Time `json:"killed"`
+	Ready              time.Time `json:"ready"`
+	KilledAfterSeconds float64   `json:"killedAfterSeconds"` // first create → kill
+	DownSeconds        float64   `json:"downSeconds"`        // kill → workers started
+	// DueWhileDown is the lateness of the retries that fell due between the
+	// kill and the new operator's start.
+	DueWhileDown *measure.Summary `json:"dueWhileDown,omitempty"`
 }
 
 // QueueResult is scenario 5: jobs behind an ExtractorClass's maxRunning.

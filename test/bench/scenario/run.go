@@ -54,7 +54,11 @@ type Run struct {
 	// backend, when set, decides how each attempt ends (the outage
 	// scenario's); a scenario sets it after the warm-up.
 	backend atomic.Pointer[outageBackend]
-	cancel  context.CancelFunc
+	// midRun, when set, runs once the jobs are created, while they run,
+	// given when the first create was sent: the restart of scenario 2's
+	// variant.
+	midRun func(ctx context.Context, start time.Time) error
+	cancel context.CancelFunc
 	// stopHarness stops the harness's watches and fake kubelet only.
 	stopHarness context.CancelFunc
 }

@@ -44,6 +44,11 @@ func runJobs(ctx context.Context, r *Run, res *report.Result, prefix string, pla
 		return err
 	}
 	Logf("%s: created %d jobs in %.1fs", r.Name, len(names), time.Since(start).Seconds())
+	if r.midRun != nil {
+		if err := r.midRun(ctx, start); err != nil {
+			return err
+		}
+	}
 	if err := r.Tracker.WaitTerminal(ctx, len(names), r.Settings.Timeout, r.checkAlive); err != nil {
 		return err
 	}
@@ -108,30 +113,105 @@ func Throughput(ctx context.Context, s *config.Settings, side sides.Side, limits
 // Retry runs scenario 2: the retry mix, with backoff base 1 s.
 func Retry(ctx context.Context, s *config.Settings, side sides.Side, limits config.Limits) *report.Result {
 	res := &report.Result{Scenario: "retry-mix", Side: side.Name(), Limits: limits}
+	return retryMix(ctx, s, side, limits, res, nil)
+}
+
+// RetryRestart runs scenario 2 with an operator restart in the middle: the
+// operator is killed RestartAt after the first create and started again
+// RestartDown later. The retries that fell due while it was down are late
+// by the restart, and are summarised apart from the others; none may start
+// early.
+func RetryRestart(ctx context.Context, s *config.Settings, side sides.Side, limits config.Limits) *report.Result {
+	restart := &report.RestartResult{}
+	res := &report.Result{Scenario: "retry-restart", Side: side.Name(), Limits: limits, Restart: restart}
+	return retryMix(ctx, s, side, limits, res, func(ctx context.Context, r *Run, start time.Time) error {
+		select {
+		case <-time.After(time.Until(start.Add(s.RestartAt))):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		killed := time.Now()
+		Logf("%s: killing %s", r.Name, side.Name())
+		side.Process().Kill()
+		select {
+		case <-time.After(s.RestartDown):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := side.Start(ctx, r.sideEnv()); err != nil {
+			return fmt.Errorf("starting %s again: %w", side.Name(), err)
+		}
+		ready, err := side.Process().WaitMarker(ctx, side.SyncedMarker(), time.Minute)
+		if err != nil {
+			return err
+		}
+		restart.Killed, restart.Ready = killed, ready
+		restart.KilledAfterSeconds, restart.DownSeconds = killed.Sub(start).Seconds(), ready.Sub(killed).Seconds()
+		Logf("%s: %s killed %.1fs after the first create, working again %.1fs later", r.Name, side.Name(), restart.KilledAfterSeconds, restart.DownSeconds)
+		return nil
+	})
+}
+
+// retryMix runs the retry mix; midRun, when set, runs while the jobs do.
+func retryMix(ctx context.Context, s *config.Settings, side sides.Side, limits config.Limits, res *report.Result,
+	midRun func(context.Context, *Run, time.Time) error) *report.Result {
 	plans, err := workload.Mix(s.RetryN, workload.RetryMix)
 	if err != nil {
 		return failed(res, err)
 	}
-	r, err := startRun(ctx, s, fmt.Sprintf("2-retry-%s-%s", side.Name(), limits.Name), side, limits)
+	name := "2-retry"
+	if res.Restart != nil {
+		name += "-restart"
+	}
+	r, err := startRun(ctx, s, fmt.Sprintf("%s-%s-%s", name, side.Name(), limits.Name), side, limits)
 	if err != nil {
 		return failed(res, err)
 	}
 	defer r.Close()
+	if midRun != nil {
+		r.midRun = func(ctx context.Context, start time.Time) error { return midRun(ctx, r, start) }
+	}
 	if err := runJobs(ctx, r, res, "rm", plans); err != nil {
 		return failed(res, err)
 	}
 	if report.IsOperator(side.Name()) {
-		lateness, missing := r.Tracker.Lateness()
-		sum := measure.Summarize(lateness)
-		res.Lateness, res.MissingPromises = &sum, missing
+		retries, missing := r.Tracker.Retries()
+		res.MissingPromises = missing
+		var downFrom, downUntil time.Time
+		if rs := res.Restart; rs != nil {
+			downFrom, downUntil = rs.Killed, rs.Ready
+		}
+		lateness, dueWhileDown, early := splitRetries(retries, downFrom, downUntil)
+		res.EarlyRetries = early
 		for _, l := range lateness {
 			res.LatenessMs = append(res.LatenessMs, float64(l.Microseconds())/1000)
-			if l < 0 {
-				res.EarlyRetries++
-			}
+		}
+		sum := measure.Summarize(lateness)
+		res.Lateness = &sum
+		if rs := res.Restart; rs != nil {
+			down := measure.Summarize(dueWhileDown)
+			rs.DueWhileDown = &down
 		}
 	}
 	return res
+}
+
+// splitRetries gives the lateness of the retries that fell due in
+// [downFrom, downUntil), while the operator was down, apart from the others',
+// and counts the retries of both that started early.
+func splitRetries(retries []RetrySeen, downFrom, downUntil time.Time) (lateness, dueWhileDown []time.Duration, early int) {
+	for _, retry := range retries {
+		l := retry.Lateness()
+		if l < 0 {
+			early++
+		}
+		if !retry.Due.Before(downFrom) && retry.Due.Before(downUntil) {
+			dueWhileDown = append(dueWhileDown, l)
+			continue
+		}
+		lateness = append(lateness, l)
+	}
+	return lateness, dueWhileDown, early
 }
 
 // Latency runs scenario 4: jobs arrive at a steady rate; the time

@@ -202,10 +202,19 @@ func (t *Tracker) Attempts() int {
 	return n
 }
 
-// Lateness is, for every retry, the time its Pod was seen minus the time
-// the job promised for it. missing counts retries whose promise the watch
-// never saw; it should be 0.
-func (t *Tracker) Lateness() (lateness []time.Duration, missing int) {
+// RetrySeen is one retry as the watches saw it: when the job promised it, and
+// when its Pod appeared.
+type RetrySeen struct {
+	Due, Seen time.Time
+}
+
+// Lateness is how much later than promised the retry's Pod appeared;
+// negative for an early retry.
+func (r RetrySeen) Lateness() time.Duration { return r.Seen.Sub(r.Due) }
+
+// Retries lists every retry whose promise and Pod the watches saw. missing
+// counts retries whose promise the watch never saw; it should be 0.
+func (t *Tracker) Retries() (retries []RetrySeen, missing int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for uid := range t.names {
@@ -216,10 +225,10 @@ func (t *Tracker) Lateness() (lateness []time.Duration, missing int) {
 				missing++
 				continue
 			}
-			lateness = append(lateness, seen[i].Sub(due))
+			retries = append(retries, RetrySeen{Due: due, Seen: seen[i]})
 		}
 	}
-	return lateness, missing
+	return retries, missing
 }
 
 // StartLatency is, for every job, the time from its create call to its
