@@ -93,6 +93,10 @@ deploy: manifests ## Deploy the operator with config/default (IMG=operator image
 undeploy: ## Remove what deploy created.
 	hack/deploy.sh delete
 
+.PHONY: images
+images: ## Build the operator, extractor, test extractor and pause images as tarballs in bin/images, without Docker (see hack/images).
+	go run ./hack/images -out $(BIN)/images
+
 .PHONY: docker-build
 docker-build: ## Build the operator image (needs a Docker engine).
 	docker build -t $(or $(IMG),ghcr.io/pybase/extraction-operator:v0.1.0) .
