@@ -120,19 +120,32 @@ start() {
   echo $! >"$pids/$name.pid"
 }
 
+# stop stops components together: SIGTERM, and SIGKILL for what still runs
+# after 10 s.
 stop() {
-  local name=$1 pid i begin=$SECONDS
-  pid=$(pid_of "$name")
-  rm -f "$pids/$name.pid"
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
+  local name pid i begin=$SECONDS stopping=()
+  for name in "$@"; do
+    pid=$(pid_of "$name")
+    rm -f "$pids/$name.pid"
+    [ -n "$pid" ] || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    stopping+=("$name:$pid")
+  done
   for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || { echo "$name stopped in $((SECONDS - begin)) s" >>"$logs/down.log"; return 0; }
+    local left=()
+    for name in "${stopping[@]}"; do
+      kill -0 "${name#*:}" 2>/dev/null && left+=("$name")
+    done
+    stopping=("${left[@]}")
+    [ ${#stopping[@]} -gt 0 ] || break
     sleep 0.1
   done
-  say "$name (pid $pid) did not stop in 10 s: SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  for name in "${stopping[@]}"; do
+    say "${name%:*} (pid ${name#*:}) did not stop in 10 s: SIGKILL"
+    kill -KILL "${name#*:}" 2>/dev/null || true
+    while kill -0 "${name#*:}" 2>/dev/null; do sleep 0.1; done
+  done
+  echo "stopped $* in $((SECONDS - begin)) s" >>"$logs/down.log"
 }
 
 # wait_for runs a command until it succeeds, up to a number of seconds, and
@@ -158,6 +171,8 @@ install_packages() {
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
   command -v iptables >/dev/null || missing+=(iptables)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v sysctl >/dev/null || missing+=(procps)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]} with apt-get"
     apt-get update -qq
@@ -583,15 +598,14 @@ restore_host_state() {
 }
 
 down() {
-  local c
+  mkdir -p "$logs"
   stop kubelet
   remove_sandboxes
   stop kube-proxy
   [ -x "$kube_bin/kube-proxy" ] && [ -f "$conf/kube-proxy.yaml" ] &&
     "$kube_bin/kube-proxy" --cleanup --config "$conf/kube-proxy.yaml" >>"$logs/kube-proxy-cleanup.log" 2>&1 || true
-  for c in kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do
-    stop "$c"
-  done
+  stop kube-scheduler kube-controller-manager kube-apiserver etcd
+  stop containerd
   stop_shims
   unmount_under "$kubelet_root" "$containerd_root" "$run_dir"
   remove_cgroups

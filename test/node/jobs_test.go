@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness"
 	"github.com/pybase/extraction-operator/test/harness/builders"
 	"github.com/pybase/extraction-operator/test/harness/sim"
 )
@@ -103,7 +104,7 @@ func runningContainer(name string) (*corev1.Pod, string) {
 // ps), whatever the API server says.
 func runningOnNode() []string {
 	GinkgoHelper()
-	out, err := run(nodeCommand("crictl", "ps", "-q"))
+	out, err := harness.Run(nodeCommand("crictl", "ps", "-q"))
 	Expect(err).NotTo(HaveOccurred())
 	return strings.Fields(out)
 }

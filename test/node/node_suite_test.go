@@ -22,7 +22,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -95,7 +94,7 @@ var _ = BeforeSuite(func() {
 	artifacts = filepath.Join(root, "bin", "node-test")
 	Expect(os.RemoveAll(artifacts)).To(Succeed())
 	Expect(os.MkdirAll(artifacts, 0o755)).To(Succeed())
-	kubectlBinary = envOr("KUBECTL", "kubectl")
+	kubectlBinary = harness.EnvOr("KUBECTL", "kubectl")
 	if os.Getenv("KUBECACHEDIR") == "" {
 		Expect(os.Setenv("KUBECACHEDIR", filepath.Join(root, "bin", "kubectl-cache"))).To(Succeed())
 	}
@@ -116,7 +115,7 @@ var _ = BeforeSuite(func() {
 	deploy := exec.Command(filepath.Join(root, "hack", "deploy.sh"), "apply")
 	deploy.Env = append(os.Environ(), "KUBECTL="+kubectlBinary, "KUBECONFIG="+kubeconfig,
 		"DEPLOY_OVERLAY="+filepath.Join(artifacts, "deploy"))
-	out, err := run(deploy)
+	out, err := harness.Run(deploy)
 	Expect(err).NotTo(HaveOccurred(), out)
 	// The one change to what config/default ships: a shorter wait for an
 	// image that is not there, so that job's failure comes in seconds.
@@ -184,17 +183,17 @@ func bringUp() {
 	GinkgoHelper()
 	By("bringing up the real node with hack/node.sh up")
 	start := time.Now()
-	out, err := run(exec.Command(filepath.Join(root, "hack", "node.sh"), "up"))
+	out, err := harness.Run(exec.Command(filepath.Join(root, "hack", "node.sh"), "up"))
 	Expect(err).NotTo(HaveOccurred(), out)
 	bringUps = append(bringUps, time.Since(start))
 	nodeIsUp = true
-	kubeconfig = lastLine(out)
+	kubeconfig = harness.LastLine(out)
 }
 
 func bringDown() {
 	GinkgoHelper()
 	By("bringing the node down with hack/node.sh down")
-	out, err := run(exec.Command(filepath.Join(root, "hack", "node.sh"), "down"))
+	out, err := harness.Run(exec.Command(filepath.Join(root, "hack", "node.sh"), "down"))
 	nodeIsUp = false
 	Expect(err).NotTo(HaveOccurred(), out)
 }
@@ -204,7 +203,7 @@ func bringDown() {
 func keepNodeLogs() {
 	dir := filepath.Join(artifacts, "failed-"+time.Now().Format("150405"))
 	_ = os.MkdirAll(dir, 0o755)
-	_, _ = run(exec.Command("cp", "-r", filepath.Join(nodeDir, "logs"), dir))
+	_, _ = harness.Run(exec.Command("cp", "-r", filepath.Join(nodeDir, "logs"), dir))
 	for name, args := range map[string][]string{
 		"objects.txt":  {"get", "extractionjobs,extractorclasses,pods,events", "-A", "-o", "wide"},
 		"jobs.yaml":    {"get", "extractionjobs", "-A", "-o", "yaml"},
@@ -219,31 +218,8 @@ func keepNodeLogs() {
 	fmt.Fprintf(GinkgoWriter, "the node's logs and the cluster's objects are in %s\n", dir)
 }
 
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return fallback
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-// run runs a command and returns its stdout; stderr is added to the error.
-func run(cmd *exec.Cmd) (string, error) {
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err != nil {
-		err = fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
-	}
-	return stdout.String(), err
-}
-
 func kubectl(args ...string) (string, error) {
-	return run(exec.Command(kubectlBinary, append([]string{"--kubeconfig", kubeconfig}, args...)...))
+	return harness.Run(exec.Command(kubectlBinary, append([]string{"--kubeconfig", kubeconfig}, args...)...))
 }
 
 func kubectlOK(args ...string) string {

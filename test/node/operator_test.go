@@ -4,8 +4,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
-	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,8 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pybase/extraction-operator/test/harness"
 )
 
 // leaderElectionID is the operator's lease, as cmd/main.go names it.
@@ -40,34 +40,18 @@ func nodeCommand(name string, args ...string) *exec.Cmd {
 	return exec.Command(filepath.Join(root, "hack", "node.sh"), append([]string{name}, args...)...)
 }
 
-// insecureHTTPS talks to the operator's metrics endpoint, which serves a
-// self-signed certificate.
-var insecureHTTPS = &http.Client{
-	Timeout:   10 * time.Second,
-	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // self-signed test endpoint
-}
-
 func metricsSpecs() {
 	Describe("the operator's metrics, through its Service and kube-proxy", func() {
 		const scraperNamespace = "node-metrics"
 		var url string
 
-		scrape := func(token string) (int, string) {
+		scrape := func(token string) (code int, body string) {
 			GinkgoHelper()
-			req, err := http.NewRequest(http.MethodGet, url, nil)
-			Expect(err).NotTo(HaveOccurred())
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			var resp *http.Response
-			Eventually(func() error {
-				resp, err = insecureHTTPS.Do(req)
+			Eventually(func() (err error) {
+				code, body, err = harness.Scrape(url, token)
 				return err
 			}, 30*time.Second).Should(Succeed())
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			Expect(err).NotTo(HaveOccurred())
-			return resp.StatusCode, string(body)
+			return code, body
 		}
 
 		BeforeAll(func() {
