@@ -128,12 +128,16 @@ export KUBECTL
 kubectl: ## Build kubectl into bin/ when the machine has none.
 	@[ -x "$(KUBECTL)" ] || hack/build-tools.sh kubectl
 
+# DEV_NODE=real plays the samples on a real node instead (root).
+DEV_NODE ?= kwok
+export DEV_NODE
+
 .PHONY: dev
-dev: kubectl ## Local KWOK cluster + CRD + operator, then play the samples and watch them (idempotent).
+dev: kubectl $(if $(filter real,$(DEV_NODE)),node-tools) ## Local KWOK cluster + CRD + operator, then play the samples and watch them (idempotent; DEV_NODE=real: on a real node, as root).
 	hack/dev.sh up
 
 .PHONY: dev-down
-dev-down: kubectl ## Stop the operator that `make dev` started and delete its cluster.
+dev-down: kubectl ## Stop the operator that `make dev` started and delete its cluster (DEV_NODE=real: the real node).
 	hack/dev.sh down
 
 .PHONY: test-e2e
