@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pybase/extraction-operator/api/podcontract"
@@ -82,6 +83,11 @@ func latencyPod(name, url string) *corev1.Pod {
 		{Name: podcontract.EnvFormat, Value: "pdf"},
 		{Name: podcontract.EnvSourceURL, Value: url},
 	}
+	// As the operator's attempt Pods: a read-only image, scratch space in
+	// /tmp.
+	c.SecurityContext.ReadOnlyRootFilesystem = ptr.To(true)
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/tmp"}}
+	pod.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	return pod
 }
 
