@@ -39,7 +39,7 @@ have() { for f in "$@"; do [ -x "$f" ] || return 1; done; }
 # with the control plane compile once.
 build_kube() {
   have "$kube_dir/kube-apiserver" "$kube_dir/kube-controller-manager" "$kube_dir/kube-scheduler" "$kube_dir/kubelet" "$kube_dir/kube-proxy" && return
-  echo "building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy $KUBE_VERSION (cold: about 20 minutes on 2 cores)" >&2
+  echo "building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy $KUBE_VERSION (cold Go cache: over 15 minutes on 2 cores; warm: about a minute)" >&2
   local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
   local tmp; tmp=$(mktemp -d "$bin/.kube.XXXX")
   (cd "$root/hack/tools/kube" && go build -trimpath \
@@ -82,7 +82,7 @@ build_kwok() {
 # out. crictl removes the kubelet's Pod sandboxes on `hack/node.sh down`.
 build_node_runtime() {
   if ! have "$containerd_dir/containerd" "$containerd_dir/containerd-shim-runc-v2" "$containerd_dir/ctr"; then
-    echo "building containerd, containerd-shim-runc-v2, ctr $CONTAINERD_VERSION (cold: about 4 minutes on 2 cores)" >&2
+    echo "building containerd, containerd-shim-runc-v2, ctr $CONTAINERD_VERSION (from a cold Go cache: a few minutes)" >&2
     local tmp; tmp=$(mktemp -d "$bin/.containerd.XXXX")
     local pkg=github.com/containerd/containerd/v2/cmd
     CGO_ENABLED=0 GOBIN=$tmp go install -trimpath -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \

@@ -307,13 +307,15 @@ kind: KubeletConfiguration
 # is deprecated in both the kubelet and containerd: this works only as long
 # as failCgroupV1: false does.
 failCgroupV1: false
-# No systemd runs here to delegate cgroups to.
+# No systemd runs here to delegate cgroups to. The QoS cgroups (kubepods,
+# burstable, besteffort) work on cgroup v1 with cgroupfs.
 cgroupDriver: cgroupfs
 cgroupsPerQOS: true
 # The kubelet refuses to start on a machine with swap unless told otherwise.
 failSwapOn: false
 # The kubelet sets its own oom_score_adj to -999 by default; root here may
-# not lower it ("write /proc/self/oom_score_adj: permission denied").
+# not lower it (writing -999 to /proc/self/oom_score_adj fails with
+# "Permission denied").
 oomScoreAdj: 0
 containerRuntimeEndpoint: unix://$containerd_sock
 # The kubelet serves on the bridge's gateway address, the Node's address
@@ -338,8 +340,10 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 # This machine's disk is shared: evict only when it is really full.
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
-# Pods use dnsPolicy Default (the node has no cluster DNS, and ClusterFirst
-# would give every Pod a MissingClusterDNS event).
+# The node has no cluster DNS. A Pod with dnsPolicy ClusterFirst (the
+# default, and the operator's attempt Pods') gets a MissingClusterDNS warning
+# event and this resolv.conf; dnsPolicy: Default gets the same without the
+# event.
 resolvConf: /etc/resolv.conf
 podLogsDir: $node_dir/pod-logs
 volumePluginDir: $node_dir/volume-plugins
