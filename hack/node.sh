@@ -311,7 +311,8 @@ failCgroupV1: false
 # burstable, besteffort) work on cgroup v1 with cgroupfs.
 cgroupDriver: cgroupfs
 cgroupsPerQOS: true
-# The kubelet refuses to start on a machine with swap unless told otherwise.
+# A machine with swap (this one has none today) would stop the kubelet with
+# "running with swap on is not supported".
 failSwapOn: false
 # The kubelet sets its own oom_score_adj to -999 by default; root here may
 # not lower it (writing -999 to /proc/self/oom_score_adj fails with
