@@ -71,6 +71,7 @@ var (
 	files         *fileServer
 	hostBefore    hostState
 	nodeIsUp      bool
+	suiteReady    bool            // BeforeSuite finished
 	bringUps      []time.Duration // each `hack/node.sh up`
 	suiteStart    time.Time
 )
@@ -126,6 +127,7 @@ var _ = BeforeSuite(func() {
 	By("serving the sources on the Pods' bridge")
 	files, err = startFileServer(gateway + ":0")
 	Expect(err).NotTo(HaveOccurred())
+	suiteReady = true
 	GinkgoWriter.Printf("suite ready after %s\n", time.Since(suiteStart).Round(time.Millisecond))
 })
 
@@ -134,6 +136,9 @@ var _ = AfterSuite(func() {
 		files.close()
 	}
 	if nodeIsUp {
+		if !suiteReady {
+			keepNodeLogs() // a failed spec kept them already
+		}
 		bringDown()
 	}
 })
