@@ -173,7 +173,8 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 			job("flaky", flaky, fastRetries(3, 3)),
 			job("throttled", throttled, fastRetries(3, 3)),
 			job("oom-killed", threePages, builders.WithClass("node-oom"), fastRetries(3, 3)),
-			job("slow", slowOnce, withAttemptTimeout(5*time.Second), fastRetries(3, 3)),
+			// A normal attempt takes up to 5 s here when the machine is busy.
+			job("slow", slowOnce, withAttemptTimeout(15*time.Second), fastRetries(3, 3)),
 			job("missing-image", threePages, builders.WithClass("node-missing-image"), fastRetries(0, 3)),
 			job("crash", threePages, builders.WithClass("node-crash"), fastRetries(0, 3)),
 			// No retry to spend: a deleted Pod that counted as one would fail the job.
@@ -215,12 +216,20 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 		}).Should(Succeed())
 	})
 
-	It("extracts a real PDF, with its page count in status.result", func() {
+	It("extracts a real PDF, with its page count in status.result, as UID 65532 on a read-only root", func() {
 		job := finished("real-pdf")
 		Expect(job.Status.Phase).To(Equal(ejv1.PhaseSucceeded), job.Status.Message)
 		var result struct{ Pages int }
 		Expect(json.Unmarshal(job.Status.Result.Raw, &result)).To(Succeed())
 		Expect(result.Pages).To(Equal(3))
+
+		By("the kubelet reporting the user the extractor ran as")
+		pod := &corev1.Pod{}
+		Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: jobsNamespace, Name: job.Status.PodName}, pod)).To(Succeed())
+		Expect(pod.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
+		Expect(pod.Status.ContainerStatuses).To(HaveLen(1))
+		Expect(pod.Status.ContainerStatuses[0].User).NotTo(BeNil())
+		Expect(pod.Status.ContainerStatuses[0].User.Linux.UID).To(BeEquivalentTo(65532))
 	})
 
 	It("fails a truncated PDF at once as a permanent CorruptedFile", func() {

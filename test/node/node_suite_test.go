@@ -100,6 +100,9 @@ var _ = BeforeSuite(func() {
 		Expect(os.Setenv("KUBECACHEDIR", filepath.Join(root, "bin", "kubectl-cache"))).To(Succeed())
 	}
 
+	// The leftover check compares with the machine as it was before the node.
+	_, err = harness.Run(exec.Command(filepath.Join(root, "hack", "node.sh"), "status"))
+	Expect(err).To(HaveOccurred(), "a real node runs already (make dev DEV_NODE=real?): bring it down first with hack/node.sh down")
 	hostBefore = readHost()
 	bringUp()
 
