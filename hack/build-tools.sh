@@ -77,7 +77,7 @@ build_kwok() {
 }
 
 # containerd from the module proxy: Debian 12's containerd is 1.6, which lacks
-# the CRI RuntimeConfig call that kubelet 1.37 warns about and 1.38 requires.
+# the CRI RuntimeConfig call that kubelet 1.38 will require.
 # Static (CGO_ENABLED=0), so the btrfs snapshotter, which needs cgo, is left
 # out. crictl removes the kubelet's Pod sandboxes on `hack/node.sh down`.
 build_node_runtime() {

@@ -190,10 +190,12 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("ghcr.io/pybase/extraction-operator:v0.1.0"))
 		Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1), "the readiness probe never passed")
-		pods, err := operatorPods()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(pods).To(HaveLen(1))
-		Eventually(leaseHolder).Should(HavePrefix(pods[0]))
+		Eventually(func(g Gomega) {
+			pods, err := operatorPods()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pods).To(HaveLen(1))
+			g.Expect(leaseHolder()).To(HavePrefix(pods[0]))
+		}).Should(Succeed())
 	})
 
 	It("keeps the jobs right when the operator's Pod is killed mid-run", func() {

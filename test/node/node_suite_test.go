@@ -35,6 +35,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -49,7 +50,6 @@ const (
 	// What config/default deploys.
 	operatorNamespace  = "extraction-system"
 	operatorDeployment = "extraction-operator-controller-manager"
-	operatorLabel      = "app.kubernetes.io/name=extraction-operator"
 	// The images `make images` builds.
 	extractorImage     = "ghcr.io/pybase/extraction-extractor:v0.1.0"
 	testExtractorImage = "ghcr.io/pybase/extraction-testextractor:v0.1.0"
@@ -237,11 +237,22 @@ func kubectlOK(args ...string) string {
 	return out
 }
 
-// operatorPods lists the Pods of the operator's Deployment.
+// operatorPods lists the running Pods of the operator's Deployment, not
+// those on their way out (a rollout's old Pod stays Running while it
+// terminates).
 func operatorPods() ([]string, error) {
-	out, err := kubectl("-n", operatorNamespace, "get", "pods", "-l", operatorLabel,
-		"-o", `jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\n"}{end}`)
-	return strings.Fields(out), err
+	pods := &corev1.PodList{}
+	if err := k8s.List(context.Background(), pods, client.InNamespace(operatorNamespace),
+		client.MatchingLabels{"app.kubernetes.io/name": "extraction-operator"}); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			names = append(names, p.Name)
+		}
+	}
+	return names, nil
 }
 
 func deployment() (*appsv1.Deployment, error) {
