@@ -1,8 +1,11 @@
-# The operator's image and the reference extractor's: static binaries on
-# distroless, running as non-root (distroless/static carries the CA roots the
-# extractor needs for https and S3).
+# The operator's image and the reference extractor's, for people with Docker:
+# static binaries on distroless, running as non-root (distroless/static
+# carries the CA roots the extractor needs for https and S3).
 #   docker build -t ghcr.io/pybase/extraction-operator:v0.1.0 .                        (make docker-build)
 #   docker build --target extractor -t ghcr.io/pybase/extraction-extractor:v0.1.0 .   (make docker-build-extractor)
+# Without Docker, `make images` (hack/images) builds the same two programs, the
+# same way, into image tarballs under bin/images, on an empty base instead of
+# distroless and reproducibly (README, Images).
 ARG GO_VERSION=1.26
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS builder

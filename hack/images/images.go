@@ -201,12 +201,24 @@ func writeTarball(path, reference string, img v1.Image) (v1.Hash, error) {
 	})
 }
 
-// writeFileAtomically lets write make the file at a temporary path beside
-// path and renames it into place, so that an interrupted build leaves no
-// half-written tarball for a node to import.
+// writeFileAtomically lets write make the file at a temporary path of its
+// own beside path and renames it into place, so that an interrupted build,
+// or two at once into the same directory, leaves no half-written tarball
+// for a node to import.
 func writeFileAtomically(path string, write func(tmp string) error) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if err := f.Close(); err != nil {
+		return err
+	}
 	if err := write(tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
 		os.Remove(tmp)
 		return err
 	}
