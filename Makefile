@@ -63,17 +63,28 @@ envtest-assets:
 # tier shows in CI's log.
 timed = start=$$(date +%s); $(2) && echo "make test: $(1) took $$(( $$(date +%s) - start )) s"
 
-test: vet envtest-assets ## Build what the tests need and run every test.
+# NODE_TESTS=skip skips the real-node tier, which needs root.
+NODE_TESTS ?=
+
+test: node-preflight vet envtest-assets ## Build what the tests need and run every test (the real-node tier needs root; NODE_TESTS=skip skips it).
 	@$(call timed,unit and envtest,go test ./... -count=1)
 	@$(call timed,api/podcontract,cd api/podcontract && go vet ./... && go test ./... -count=1)
 	@$(call timed,monitoring,$(MAKE) test-monitoring)
 	@$(call timed,end-to-end on KWOK,$(MAKE) test-e2e)
+	@$(if $(filter skip,$(NODE_TESTS)),echo "make test: real node skipped (NODE_TESTS=skip)",$(call timed,real node,$(MAKE) test-node))
 	@$(call timed,short chaos,$(MAKE) test-chaos-short)
 
 .PHONY: test-monitoring
 test-monitoring: envtest-assets kubectl ## promtool check and test of config/prometheus, the dashboard's PromQL, the Prometheus Operator's CRDs, promtool check of /metrics (test/monitoring).
 	hack/build-tools.sh promtool
 	cd test/monitoring && go vet ./... && PROMTOOL=$(PROMTOOL) go test ./... -count=1 -timeout 10m
+
+# Fails at once, not after the other tiers, when the real-node tier cannot run.
+.PHONY: node-preflight
+node-preflight:
+	@[ "$(NODE_TESTS)" = skip ] || [ "$$(id -u)" = 0 ] || { \
+	  echo "make test: the real-node tier (make test-node) needs root: it installs Debian packages and starts a kubelet and containerd."; \
+	  echo "make test: run it as root, or set NODE_TESTS=skip to skip only that tier: make test NODE_TESTS=skip"; exit 1; } >&2
 
 ##@ Build and run
 
@@ -129,12 +140,16 @@ export KUBECTL
 kubectl: ## Build kubectl into bin/ when the machine has none.
 	@[ -x "$(KUBECTL)" ] || hack/build-tools.sh kubectl
 
+# DEV_NODE=real plays the samples on a real node instead (root).
+DEV_NODE ?= kwok
+export DEV_NODE
+
 .PHONY: dev
-dev: kubectl ## Local KWOK cluster + CRD + operator, then play the samples and watch them (idempotent).
+dev: kubectl $(if $(filter real,$(DEV_NODE)),node-tools) ## Local KWOK cluster + CRD + operator, then play the samples and watch them (idempotent; DEV_NODE=real: on a real node, as root).
 	hack/dev.sh up
 
 .PHONY: dev-down
-dev-down: kubectl ## Stop the operator that `make dev` started and delete its cluster.
+dev-down: kubectl ## Stop the operator that `make dev` started and delete its cluster (DEV_NODE=real: the real node).
 	hack/dev.sh down
 
 .PHONY: test-e2e
@@ -143,6 +158,29 @@ test-e2e: kubectl ## End-to-end tests on a KWOK cluster of their own, deleted af
 	go vet -tags e2e ./test/e2e
 	@status=0; E2E_CLUSTER=$(E2E_CLUSTER) go test -tags e2e ./test/e2e -count=1 -timeout 30m -v -ginkgo.v || status=$$?; \
 	hack/kwok-cluster.sh down $(E2E_CLUSTER); exit $$status
+
+##@ Real node (root)
+
+.PHONY: node-tools
+node-tools: kubectl images
+	hack/build-tools.sh node
+
+.PHONY: node-up
+node-up: node-tools ## Bring up a one-node cluster with a real kubelet, containerd and kube-proxy on this machine (root; hack/node.sh).
+	hack/node.sh up
+
+.PHONY: node-down
+node-down: ## Stop the real node and leave nothing of it behind.
+	hack/node.sh down
+
+.PHONY: test-node
+test-node: node-tools ## The operator from its image, and the real extractor, on a real node (root; about 3 minutes once built).
+	go vet -tags node ./test/node
+	go test -tags node ./test/node -count=1 -timeout 30m -v -ginkgo.v -ginkgo.label-filter='!latency'
+
+.PHONY: bench-node
+bench-node: node-tools ## Pod create → Running → Succeeded latency and kubelet start → Node Ready on the real node, into test/bench/results/node (root).
+	NODE_RESULTS=$(CURDIR)/test/bench/results/node go test -tags node ./test/node -count=1 -timeout 30m -v -ginkgo.label-filter=latency
 
 ##@ Benchmark
 

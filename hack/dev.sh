@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make dev` and `make dev-down`: the sample story on a local KWOK cluster.
+# `make dev` and `make dev-down`: the sample story on a local KWOK cluster,
+# or, with DEV_NODE=real, on a real node (hack/node.sh, as root).
 #
 #   hack/dev.sh up     build the tools, create (or reuse) the kwok cluster
 #                      extraction-dev, install the CRDs and the default
@@ -10,6 +11,15 @@
 #
 # Idempotent: a second `up` reuses the cluster, restarts the operator from
 # the current code and plays the samples again from the start.
+#
+# DEV_NODE=real plays the story on a real kubelet and containerd instead:
+# the operator runs from its image (`make images`) as config/default's
+# Deployment, the jobs run the real extractor, and each sample's source is
+# replaced by a real file of its format (cmd/extractor/testdata, served from
+# this machine on the Pods' bridge by hack/node-files). So the story ends as
+# real extractions end: a PDF gets its page count, a format without a file
+# to serve fails with SourceNotFound, and the simulation annotations are
+# ignored. KWOK stays the default: it is faster and needs no root.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +29,11 @@ dev_dir=$root/bin/dev
 pid_file=$dev_dir/operator.pid
 operator_log=$dev_dir/operator.log
 watch_seconds=${DEV_WATCH_SECONDS:-120}
+dev_node=${DEV_NODE:-kwok}
+files_pid_file=$dev_dir/files.pid
+# Where hack/node-files serves cmd/extractor/testdata: the Pods' bridge's
+# gateway, as hack/node.sh sets it up.
+files_address=10.88.0.1:18080
 KUBECTL=${KUBECTL:-kubectl}
 export KUBECTL
 # kubectl's discovery cache stays out of $HOME.
@@ -114,6 +129,72 @@ watch_story() {
   trap - EXIT
 }
 
+# stop_files stops the file server that up_real started, by its PID.
+stop_files() {
+  local pid
+  pid=$(cat "$files_pid_file" 2>/dev/null) || return 0
+  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$root/bin/dev/node-files"; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  rm -f "$files_pid_file"
+}
+
+# real_samples prints config/samples with each job's source replaced by a
+# file of its format on the file server.
+real_samples() {
+  "$KUBECTL" kustomize config/samples | awk -v base="http://$files_address" '
+    $1 == "format:" { format = $2 }
+    $1 == "url:" && format != "" {
+      file = "missing." format
+      if (format == "pdf") file = "pdf/ghostscript-3-pages.pdf"
+      if (format == "dxf") file = "dxf/plan-2018-ascii.dxf"
+      sub(/url: .*/, "url: " base "/" file); format = ""
+    }
+    { print }'
+}
+
+up_real() {
+  [ "$(id -u)" = 0 ] || { echo "DEV_NODE=real needs root: it starts a kubelet and a container runtime" >&2; exit 1; }
+  mkdir -p "$dev_dir"
+  local kubeconfig
+  kubeconfig=$(hack/node.sh up)
+  local k=("$KUBECTL" --kubeconfig "$kubeconfig")
+
+  say "deploying the operator from its image with config/default (make deploy)"
+  KUBECONFIG=$kubeconfig DEPLOY_OVERLAY=$dev_dir/deploy hack/deploy.sh apply >/dev/null
+  "${k[@]}" -n extraction-system rollout status deployment/extraction-operator-controller-manager --timeout=3m >/dev/null
+
+  say "serving cmd/extractor/testdata on http://$files_address for the extractor's Pods"
+  stop_files
+  go build -o "$root/bin/dev/node-files" ./hack/node-files
+  setsid "$root/bin/dev/node-files" -dir "$root/cmd/extractor/testdata" -listen "$files_address" \
+    >"$dev_dir/files.log" 2>&1 </dev/null &
+  echo $! >"$files_pid_file"
+
+  say "applying the samples (config/samples) from the start, with real files as their sources"
+  "${k[@]}" delete -k config/samples --ignore-not-found --wait=true >/dev/null
+  real_samples | "${k[@]}" apply -f - >/dev/null
+
+  cat <<EOF
+
+The real node's kubeconfig: ${kubeconfig}
+Operator log:               kubectl --kubeconfig ${kubeconfig} -n extraction-system logs deploy/extraction-operator-controller-manager
+Stop everything:            make dev-down DEV_NODE=real
+
+EOF
+  say "kubectl get extractionjobs -w (up to ${watch_seconds}s, until every sample has finished)"
+  watch_story "$kubeconfig"
+  echo
+  say "where the samples ended on the real node (kubectl get extractionjobs -o wide):"
+  "${k[@]}" get extractionjobs -o wide
+}
+
+down_real() {
+  stop_files
+  hack/node.sh down
+  rm -rf "$dev_dir"
+}
+
 up() {
   mkdir -p "$dev_dir"
   local kubeconfig
@@ -161,8 +242,10 @@ down() {
   rm -rf "$dev_dir"
 }
 
-case ${1:-} in
-  up) up ;;
-  down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+case ${1:-}/$dev_node in
+  up/kwok) up ;;
+  down/kwok) down ;;
+  up/real) up_real ;;
+  down/real) down_real ;;
+  *) echo "usage: [DEV_NODE=kwok|real] $0 up|down" >&2; exit 2 ;;
 esac

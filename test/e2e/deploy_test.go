@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pybase/extraction-operator/test/harness"
 )
 
 // leaderElectionID is the operator's lease, as cmd/main.go names it.
@@ -119,7 +120,7 @@ spec:
 `
 		cmd := exec.Command(kubectlBinary, "--kubeconfig", kubeconfig, "apply", "--dry-run=server", "-n", operatorNamespace, "-f", "-")
 		cmd.Stdin = strings.NewReader(privileged)
-		_, err := run(cmd)
+		_, err := harness.Run(cmd)
 		Expect(err).To(MatchError(ContainSubstring("violates PodSecurity")))
 
 		By("the Deployment's ReplicaSet creating its Pod there")
@@ -134,22 +135,13 @@ spec:
 	Describe("serves metrics over HTTPS", Ordered, func() {
 		const ns = "e2e-metrics"
 		url := func() string { return "https://" + metricsAddr + "/metrics" }
-		get := func(token string) (int, string) {
+		get := func(token string) (code int, body string) {
 			GinkgoHelper()
-			req, err := http.NewRequest(http.MethodGet, url(), nil)
-			Expect(err).NotTo(HaveOccurred())
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			var resp *http.Response
-			Eventually(func() error {
-				resp, err = insecureHTTPS.Do(req)
+			Eventually(func() (err error) {
+				code, body, err = harness.Scrape(url(), token)
 				return err
 			}, 30*time.Second).Should(Succeed())
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			Expect(err).NotTo(HaveOccurred())
-			return resp.StatusCode, string(body)
+			return code, body
 		}
 		token := func(sa string) string {
 			GinkgoHelper()

@@ -23,9 +23,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -96,20 +94,20 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	artifacts = filepath.Join(root, "bin", "e2e")
 	Expect(os.MkdirAll(artifacts, 0o755)).To(Succeed())
-	kubectlBinary = envOr("KUBECTL", "kubectl")
+	kubectlBinary = harness.EnvOr("KUBECTL", "kubectl")
 	// kubectl's discovery cache stays out of $HOME, for the scripts too.
 	if os.Getenv("KUBECACHEDIR") == "" {
 		Expect(os.Setenv("KUBECACHEDIR", filepath.Join(root, "bin", "kubectl-cache"))).To(Succeed())
 	}
 
 	By("bringing up the kwok cluster")
-	clusterName = envOr("E2E_CLUSTER", "extraction-e2e")
+	clusterName = harness.EnvOr("E2E_CLUSTER", "extraction-e2e")
 	if kubeconfig = os.Getenv("E2E_KUBECONFIG"); kubeconfig == "" {
 		start := time.Now()
-		out, err := run(exec.Command(filepath.Join(root, "hack", "kwok-cluster.sh"), "up", clusterName))
+		out, err := harness.Run(exec.Command(filepath.Join(root, "hack", "kwok-cluster.sh"), "up", clusterName))
 		Expect(err).NotTo(HaveOccurred(), out)
 		ownCluster = true
-		kubeconfig = strings.TrimSpace(lastLine(out))
+		kubeconfig = strings.TrimSpace(harness.LastLine(out))
 		GinkgoWriter.Printf("kwok cluster %s ready in %s\n", clusterName, time.Since(start).Round(time.Millisecond))
 	}
 	restConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -125,7 +123,7 @@ var _ = BeforeSuite(func() {
 	deploy := exec.Command(filepath.Join(root, "hack", "deploy.sh"), "apply")
 	deploy.Env = append(os.Environ(), "KUBECTL="+kubectlBinary, "KUBECONFIG="+kubeconfig,
 		"DEPLOY_OVERLAY="+filepath.Join(artifacts, "deploy"))
-	_, err = run(deploy)
+	_, err = harness.Run(deploy)
 	Expect(err).NotTo(HaveOccurred())
 	kubectlOK("wait", "--for=condition=Established", "crd/"+crdName, "--timeout=60s")
 
@@ -173,7 +171,7 @@ var _ = AfterSuite(func() {
 		GinkgoWriter.Printf("operator log: %s\n", op.LogPath)
 	}
 	if ownCluster && os.Getenv("E2E_KEEP_CLUSTER") == "" {
-		out, err := run(exec.Command(filepath.Join(root, "hack", "kwok-cluster.sh"), "down", clusterName))
+		out, err := harness.Run(exec.Command(filepath.Join(root, "hack", "kwok-cluster.sh"), "down", clusterName))
 		Expect(err).NotTo(HaveOccurred(), out)
 	}
 	GinkgoWriter.Printf("suite took %s\n", time.Since(suiteStart).Round(time.Millisecond))
@@ -189,32 +187,9 @@ var _ = ReportAfterEach(func(report SpecReport) {
 	fmt.Fprintf(GinkgoWriter, "--- kubectl get extractionjobs,pods -A:\n%s\n", out)
 })
 
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return fallback
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
-
-// run runs a command and returns its stdout; stderr is added to the error.
-func run(cmd *exec.Cmd) (string, error) {
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if err != nil {
-		err = fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
-	}
-	return stdout.String(), err
-}
-
 // kubectl runs kubectl as the cluster's admin.
 func kubectl(args ...string) (string, error) {
-	return run(exec.Command(kubectlBinary, append([]string{"--kubeconfig", kubeconfig}, args...)...))
+	return harness.Run(exec.Command(kubectlBinary, append([]string{"--kubeconfig", kubeconfig}, args...)...))
 }
 
 func kubectlOK(args ...string) string {
@@ -244,13 +219,6 @@ func writeTokenKubeconfig(path, token string) {
 	config.Contexts["token"] = &clientcmdapi.Context{Cluster: "kwok", AuthInfo: "token"}
 	config.CurrentContext = "token"
 	Expect(clientcmd.WriteToFile(*config, path)).To(Succeed())
-}
-
-// insecureHTTPS talks to the operator's metrics endpoint, which serves a
-// self-signed certificate.
-var insecureHTTPS = &http.Client{
-	Timeout:   10 * time.Second,
-	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // self-signed test endpoint
 }
 
 // createNamespace creates a namespace that enforces the "restricted" Pod

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness"
 	"github.com/pybase/extraction-operator/test/harness/sim"
 )
 
@@ -25,7 +26,7 @@ func applyYAML(namespace, manifest string) {
 	GinkgoHelper()
 	cmd := exec.Command(kubectlBinary, "--kubeconfig", kubeconfig, "apply", "-n", namespace, "-f", "-")
 	cmd.Stdin = strings.NewReader(manifest)
-	out, err := run(cmd)
+	out, err := harness.Run(cmd)
 	Expect(err).NotTo(HaveOccurred(), out)
 }
 
