@@ -139,10 +139,17 @@ stop_files() {
   rm -f "$files_pid_file"
 }
 
+# The file server's address is private, which the reference extractor refuses
+# unless the class allows it (EXTRACTOR_ALLOWED_DESTINATIONS, an admin's
+# setting): without it every sample would fail DestinationNotAllowed.
+allow_files='{"name": "EXTRACTOR_ALLOWED_DESTINATIONS", "value": "'"${files_address%:*}"'"}'
+
 # real_samples prints config/samples with each job's source replaced by a
-# file of its format on the file server.
+# file of its format on the file server, and each class allowing that server.
 real_samples() {
-  "$KUBECTL" kustomize config/samples | awk -v base="http://$files_address" '
+  "$KUBECTL" kustomize config/samples | awk -v base="http://$files_address" -v allow="$allow_files" '
+    $1 == "kind:" { kind = $2 }
+    kind == "ExtractorClass" && /^  image:/ { print; print "  env: [" allow "]"; next }
     $1 == "format:" { format = $2 }
     $1 == "url:" && format != "" {
       file = "missing." format
@@ -163,6 +170,7 @@ up_real() {
   say "deploying the operator from its image with config/default (make deploy)"
   KUBECONFIG=$kubeconfig DEPLOY_OVERLAY=$dev_dir/deploy hack/deploy.sh apply >/dev/null
   "${k[@]}" -n extraction-system rollout status deployment/extraction-operator-controller-manager --timeout=3m >/dev/null
+  "${k[@]}" patch extractorclass reference --type=merge -p '{"spec": {"env": ['"$allow_files"']}}' >/dev/null
 
   say "serving cmd/extractor/testdata on http://$files_address for the extractor's Pods"
   stop_files

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/pybase/extraction-operator/api/podcontract"
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 	"github.com/pybase/extraction-operator/test/harness"
 	"github.com/pybase/extraction-operator/test/harness/builders"
@@ -33,6 +34,9 @@ const (
 	// retryAfter is what the throttled source asks for: far longer than the
 	// job's backoff, so a retry that comes this late waited for it.
 	retryAfter = 8 * time.Second
+	// insideMarker is what the node's own server answers: no job's status
+	// may carry it.
+	insideMarker = "node-local-answer-7f3c9e21"
 )
 
 // fastRetries retry after 1 s, 2 s, 4 s: long enough to tell, short enough
@@ -127,6 +131,8 @@ func fixture(name string) string {
 var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 	// The URLs the jobs fetch, set up in BeforeAll.
 	var threePages, truncated, flaky, throttled, slowOnce, hanging, disrupted string
+	// URLs inside the cluster and on the node, which the extractor refuses.
+	var toClusterIP, toTheNode string
 
 	BeforeAll(func() {
 		ctx := context.Background()
@@ -163,6 +169,19 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 			DeferCleanup(func() { _ = k8s.Delete(context.Background(), class) })
 		}
 
+		By("serving a marker on the node, and a class that allows no internal address")
+		markerFile := filepath.Join(GinkgoT().TempDir(), "inside.pdf")
+		Expect(os.WriteFile(markerFile, []byte(insideMarker), 0o644)).To(Succeed())
+		toTheNode, err = files.serveFile("/inside.pdf", markerFile, 0)
+		Expect(err).NotTo(HaveOccurred())
+		kubernetesService := &corev1.Service{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "kubernetes"}, kubernetesService)).To(Succeed())
+		toClusterIP = "https://" + kubernetesService.Spec.ClusterIP + "/api/v1/namespaces/kube-system/secrets"
+		noAllowList := builders.ExtractorClass("node-no-allow-list", extractorImage)
+		noAllowList.Spec.ImagePullPolicy = corev1.PullNever
+		Expect(k8s.Create(ctx, noAllowList)).To(Succeed())
+		DeferCleanup(func() { _ = k8s.Delete(context.Background(), noAllowList) })
+
 		By("creating one job per case, all at once")
 		job := func(name, url string, opts ...builders.JobOption) *ejv1.ExtractionJob {
 			return builders.ExtractionJob(jobsNamespace, name, sim.Plan{}, append([]builders.JobOption{builders.WithSource(url)}, opts...)...)
@@ -180,6 +199,9 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 			// No retry to spend: a deleted Pod that counted as one would fail the job.
 			job("disrupted", disrupted, fastRetries(0, 3)),
 			job("cancelled", hanging, fastRetries(3, 3)),
+			// A job author's URLs that lead inside: refused, not retried.
+			job("to-cluster-ip", toClusterIP, builders.WithClass("node-no-allow-list"), fastRetries(3, 3)),
+			job("to-the-node", toTheNode, builders.WithClass("node-no-allow-list"), fastRetries(3, 3)),
 		} {
 			Expect(k8s.Create(ctx, j)).To(Succeed())
 		}
@@ -316,6 +338,24 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 		Eventually(func() error {
 			return k8s.Get(context.Background(), client.ObjectKeyFromObject(pod), &corev1.Pod{})
 		}, time.Minute).Should(MatchError(ContainSubstring("not found")))
+	})
+
+	It("refuses a URL at the API server's ClusterIP or at the node itself, and quotes nothing from there", func() {
+		for _, name := range []string{"to-cluster-ip", "to-the-node"} {
+			job := finished(name)
+			Expect(job.Status.Phase).To(Equal(ejv1.PhaseFailed), name)
+			Expect(job.Status.LastFailure).NotTo(BeNil(), name)
+			Expect(job.Status.LastFailure.ErrorType).To(Equal(podcontract.DestinationNotAllowed), name)
+			Expect(job.Status.LastFailure.Message).To(ContainSubstring("private"), "%s: the message names the address class", name)
+			Expect(job.Status.RetryCount).To(BeZero(), "%s: a refusal is permanent", name)
+			status, err := json.Marshal(job.Status)
+			Expect(err).NotTo(HaveOccurred())
+			// The API server would answer a Status object; the node's server the marker.
+			for _, answer := range []string{insideMarker, `"kind"`, "Unauthorized", "Forbidden"} {
+				Expect(string(status)).NotTo(ContainSubstring(answer), "%s: status carries what the address answered", name)
+			}
+		}
+		Expect(files.received("/inside.pdf")).To(BeEmpty(), "the extractor connected to the node's server")
 	})
 
 	metricsSpecs()

@@ -42,6 +42,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/pybase/extraction-operator/api/podcontract"
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
 	"github.com/pybase/extraction-operator/test/harness"
 )
@@ -126,6 +127,19 @@ var _ = BeforeSuite(func() {
 	kubectlOK("-n", operatorNamespace, "patch", "deployment", operatorDeployment, "--type=json", "-p",
 		`[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--image-pull-grace-period=`+imagePullGracePeriod+`"}]`)
 	kubectlOK("-n", operatorNamespace, "rollout", "status", "deployment/"+operatorDeployment, "--timeout=3m")
+
+	By("allowing the file server's address on the reference class, as an admin allows an internal store")
+	// The sources are served on the bridge's gateway, a private address the
+	// reference extractor refuses by default (issue 16); the class's env is
+	// where an admin allows one, and the job's author cannot.
+	Eventually(func() error {
+		class := &ejv1.ExtractorClass{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: "reference"}, class); err != nil {
+			return err
+		}
+		class.Spec.Env = append(class.Spec.Env, ejv1.EnvVar{Name: podcontract.EnvAllowedDestinations, Value: gateway})
+		return k8s.Update(context.Background(), class)
+	}).Should(Succeed())
 
 	By("serving the sources on the Pods' bridge")
 	files, err = startFileServer(gateway + ":0")
