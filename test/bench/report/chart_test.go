@@ -61,7 +61,7 @@ func TestReplotDrawsTheChartAndTheTableFromABenchJSONAndLeavesItAlone(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| operator | off | 80.0 |", "error: boom", "throughput ≥ 1.5× Job controller, limits off | 2.00× | yes"} {
+	for _, want := range []string{"| operator | off | 80.0 |", "error: boom", "throughput ≥ 1.1× Job controller, limits off | 2.00× (80.0 against 40.0 jobs/s) | yes"} {
 		if !strings.Contains(string(table), want) {
 			t.Errorf("bench.md lacks %q:\n%s", want, table)
 		}
