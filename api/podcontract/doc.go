@@ -75,6 +75,9 @@
 // follow for people. The operator keeps at most 1 KiB (MaxMessageBytes) of
 // the message, made valid UTF-8 with control characters as spaces
 // (ParseFailure, Sanitize); FormatFailure keeps the whole line within that.
+// Keep the whole termination log under 4 KiB: the kubelet keeps only a
+// file's last 4 KiB, so in a longer one the first line is lost and the
+// operator reads the exit code instead (the real-node tests show it).
 //
 // # Retry-After
 //

@@ -31,6 +31,12 @@ const (
 	// crashLine is what the test extractor logs when TESTEXTRACTOR_CRASH=1
 	// (test/images/testextractor).
 	crashLine = "testextractor crashed on purpose (TESTEXTRACTOR_CRASH=1)"
+	// longMessageEnd ends the test extractor's long message
+	// (TESTEXTRACTOR_FAIL_MESSAGE_BYTES), so a test can tell it was cut.
+	longMessageEnd = "END-OF-THE-LONG-MESSAGE"
+	// kubeletMessageBytes is as much of one container's termination message
+	// as the kubelet keeps: its end.
+	kubeletMessageBytes = 4096
 	// retryAfter is what the throttled source asks for: far longer than the
 	// job's backoff, so a retry that comes this late waited for it.
 	retryAfter = 8 * time.Second
@@ -162,9 +168,10 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 		oom := testExtractorClass("node-oom", "32Mi", ejv1.EnvVar{Name: "TESTEXTRACTOR_ALLOCATE_MIB", Value: "40"})
 		oom.Spec.OnOOMKilled = &ejv1.OnOOMKilled{MemoryFactor: 2, MaxMemory: resource.MustParse("128Mi")}
 		crash := testExtractorClass("node-crash", "", ejv1.EnvVar{Name: "TESTEXTRACTOR_CRASH", Value: "1"})
+		longMessage := testExtractorClass("node-long-message", "", ejv1.EnvVar{Name: "TESTEXTRACTOR_FAIL_MESSAGE_BYTES", Value: "10000"})
 		missing := builders.ExtractorClass("node-missing-image", "ghcr.io/pybase/extraction-extractor:v0.0.0-not-imported")
 		missing.Spec.ImagePullPolicy = corev1.PullNever
-		for _, class := range []*ejv1.ExtractorClass{oom, crash, missing} {
+		for _, class := range []*ejv1.ExtractorClass{oom, crash, longMessage, missing} {
 			Expect(k8s.Create(ctx, class)).To(Succeed())
 			DeferCleanup(func() { _ = k8s.Delete(context.Background(), class) })
 		}
@@ -196,6 +203,7 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 			job("slow", slowOnce, withAttemptTimeout(15*time.Second), fastRetries(3, 3)),
 			job("missing-image", threePages, builders.WithClass("node-missing-image"), fastRetries(0, 3)),
 			job("crash", threePages, builders.WithClass("node-crash"), fastRetries(0, 3)),
+			job("long-message", threePages, builders.WithClass("node-long-message"), fastRetries(0, 3)),
 			// No retry to spend: a deleted Pod that counted as one would fail the job.
 			job("disrupted", disrupted, fastRetries(0, 3)),
 			job("cancelled", hanging, fastRetries(3, 3)),
@@ -313,6 +321,28 @@ var _ = Describe("A real node", Ordered, ContinueOnFailure, func() {
 		Expect(job.Status.LastFailure).NotTo(BeNil())
 		Expect(job.Status.LastFailure.ExitCode).To(HaveValue(BeEquivalentTo(70)))
 		Expect(job.Status.LastFailure.Message).To(ContainSubstring(crashLine))
+	})
+
+	// The kubelet keeps the end of a long termination message, not its
+	// start (it reads the file's last 4 KiB), so the "ErrorType: message"
+	// line is lost and the operator must fall back on the exit code.
+	It("keeps the kubelet's last 4 KiB of a 10,000-byte termination message, and reads the error type from the exit code", func() {
+		job := finished("long-message")
+		Expect(job.Status.Phase).To(Equal(ejv1.PhaseFailed))
+		Expect(job.Status.LastFailure).NotTo(BeNil())
+		Expect(job.Status.LastFailure.ErrorType).To(Equal(podcontract.CorruptedFile))
+		Expect(job.Status.LastFailure.ExitCode).To(HaveValue(BeEquivalentTo(podcontract.ExitCode(podcontract.CorruptedFile))))
+		Expect(len(job.Status.LastFailure.Message)).To(BeNumerically("<=", podcontract.MaxMessageBytes))
+
+		By("the kubelet reporting the message's end, cut to 4 KiB")
+		pod := &corev1.Pod{}
+		Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: jobsNamespace, Name: job.Status.PodName}, pod)).To(Succeed())
+		Expect(pod.Status.ContainerStatuses).To(HaveLen(1))
+		terminated := pod.Status.ContainerStatuses[0].State.Terminated
+		Expect(terminated).NotTo(BeNil())
+		Expect(terminated.Message).To(HaveLen(kubeletMessageBytes))
+		Expect(terminated.Message).To(HaveSuffix(longMessageEnd))
+		Expect(terminated.Message).NotTo(ContainSubstring(podcontract.CorruptedFile+":"), "the kubelet kept the message's start")
 	})
 
 	It("retries an attempt whose running Pod was deleted as a disruption, without spending a retry", func() {

@@ -11,7 +11,13 @@
 //     stderr and exits with 70 (EX_SOFTWARE) without writing the termination
 //     log, so that the kubelet's FallbackToLogsOnError puts the log's tail
 //     there.
-//   - With neither it succeeds at once.
+//   - TESTEXTRACTOR_FAIL_MESSAGE_BYTES=N fails as a permanent CorruptedFile
+//     whose termination message is N bytes long and ends with
+//     LongMessageEnd, written as it is, past the Pod contract's limits, as
+//     a misbehaving extractor would: the kubelet keeps only the first 4 KiB
+//     of a termination message, and a test checks that cut and what the
+//     operator makes of what is left.
+//   - With none of these it succeeds at once.
 //
 // A success writes, as the Pod contract asks, a JSON object to
 // /dev/termination-log: the job's format, source URL and attempt (from the
@@ -26,6 +32,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/pybase/extraction-operator/api/podcontract"
 )
@@ -40,6 +47,11 @@ const (
 	// to find in the message the kubelet takes from the logs. The timestamp
 	// first keeps it from reading as an "ErrorType: message" line.
 	CrashLine = "testextractor crashed on purpose (TESTEXTRACTOR_CRASH=1)"
+	// EnvFailMessageBytes asks for a failure with a termination message of
+	// that many bytes.
+	EnvFailMessageBytes = "TESTEXTRACTOR_FAIL_MESSAGE_BYTES"
+	// LongMessageEnd ends the long message, so a test can tell it was cut.
+	LongMessageEnd = "END-OF-THE-LONG-MESSAGE"
 )
 
 // crashExitCode is an exit code the operator reads as an unknown, so
@@ -60,6 +72,14 @@ func run(env func(string) string, terminationLog string, stderr io.Writer) int {
 		return crashExitCode
 	default:
 		return fail(terminationLog, logger, fmt.Errorf("%s must be 1 or unset, not %q", EnvCrash, crash))
+	}
+
+	if value := env(EnvFailMessageBytes); value != "" {
+		size, err := strconv.Atoi(value)
+		if err != nil || size < 0 {
+			return fail(terminationLog, logger, fmt.Errorf("%s must be a whole number of bytes, not %q", EnvFailMessageBytes, value))
+		}
+		return failWithLongMessage(terminationLog, logger, size)
 	}
 
 	allocatedMiB := 0
@@ -113,4 +133,19 @@ func fail(terminationLog string, logger *log.Logger, err error) int {
 		logger.Printf("writing the termination log: %v", err)
 	}
 	return podcontract.ExitCode(podcontract.UsageError)
+}
+
+// failWithLongMessage writes a CorruptedFile failure of size bytes without
+// podcontract.FormatFailure, which would keep it within the contract's
+// limits: the point is a message longer than the kubelet keeps.
+func failWithLongMessage(terminationLog string, logger *log.Logger, size int) int {
+	head := podcontract.CorruptedFile + ": a message longer than the kubelet keeps "
+	filler := max(size-len(head)-len(LongMessageEnd), 0)
+	message := head + strings.Repeat("x", filler) + LongMessageEnd
+	logger.Printf("failing with a termination message of %d bytes", len(message))
+	if err := os.WriteFile(terminationLog, []byte(message), 0o644); err != nil {
+		logger.Printf("writing the termination log: %v", err)
+		return podcontract.ExitCode(podcontract.IOError)
+	}
+	return podcontract.ExitCode(podcontract.CorruptedFile)
 }

@@ -130,6 +130,22 @@ func TestACrashLogsItsLineAndLeavesTheTerminationLogEmpty(t *testing.T) {
 	}
 }
 
+func TestALongMessageFailureWritesEveryByteAsked(t *testing.T) {
+	code, terminationLog, _ := runWith(t, withJob(map[string]string{EnvFailMessageBytes: "10000"}))
+	if want := podcontract.ExitCode(podcontract.CorruptedFile); code != want {
+		t.Errorf("exit code %d, want %d", code, want)
+	}
+	if len(terminationLog) != 10000 {
+		t.Errorf("the termination log has %d bytes, want 10000", len(terminationLog))
+	}
+	if !strings.HasSuffix(string(terminationLog), LongMessageEnd) {
+		t.Errorf("the termination log does not end with %q", LongMessageEnd)
+	}
+	if errorType, _, ok := podcontract.ParseFailure(string(terminationLog)); !ok || errorType != podcontract.CorruptedFile {
+		t.Errorf("the termination log reads as %q (%v), want a %s failure", errorType, ok, podcontract.CorruptedFile)
+	}
+}
+
 func TestARequestThatDoesNotParseIsAUsageError(t *testing.T) {
 	tests := []struct {
 		name string
@@ -138,6 +154,7 @@ func TestARequestThatDoesNotParseIsAUsageError(t *testing.T) {
 		{"memory that is not a number", map[string]string{EnvAllocateMiB: "lots"}},
 		{"negative memory", map[string]string{EnvAllocateMiB: "-1"}},
 		{"a crash that is not 1", map[string]string{EnvCrash: "yes"}},
+		{"a message size that is not a number", map[string]string{EnvFailMessageBytes: "long"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
