@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ejv1 "github.com/pybase/extraction-operator/api/v1alpha1"
+	"github.com/pybase/extraction-operator/test/harness"
 	"github.com/pybase/extraction-operator/test/harness/builders"
 	"github.com/pybase/extraction-operator/test/harness/sim"
 )
@@ -165,9 +165,10 @@ func runScenario(k8s client.Client, op *runningOperator, want []string) ([]byte,
 
 	var scrape []byte
 	err := eventually(ctx, func(g Gomega) {
-		var err error
-		scrape, err = scrapeMetrics(op.metricsAddress)
+		code, body, err := harness.Scrape("http://"+op.metricsAddress+"/metrics", "")
 		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(code).To(Equal(http.StatusOK))
+		scrape = []byte(body)
 		series, err := seriesOf(scrape)
 		g.Expect(err).NotTo(HaveOccurred())
 		for _, name := range want {
@@ -186,18 +187,6 @@ func eventually(ctx context.Context, check func(g Gomega)) error {
 		return errors.New(failure)
 	}
 	return nil
-}
-
-func scrapeMetrics(address string) ([]byte, error) {
-	resp, err := http.Get("http://" + address + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	return io.ReadAll(resp.Body)
 }
 
 func parseExposition(scrape []byte) (map[string]*dto.MetricFamily, error) {
